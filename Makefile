@@ -1,0 +1,40 @@
+# keyflow: every target a person or CI runs. `make help` lists them.
+GO        ?= go
+PKGS      ?= ./...
+BIN       ?= bin
+STATICCHECK_VERSION ?= 2025.1.1
+
+.PHONY: help test lint bench demo build fuzz golden clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the keyflow CLI into bin/
+	$(GO) build -o $(BIN)/keyflow ./cmd/keyflow
+
+test: ## vet, then every test with the race detector (moto-backed tests skip, saying why, where moto_server is absent)
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt wants to rewrite:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+bench: ## the engine's and the language's benchmarks, with allocations
+	$(GO) test -run '^$$' -bench . -benchmem ./engine/ ./states/...
+
+fuzz: ## each fuzz target for 30 s
+	$(GO) test ./states -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	$(GO) test ./states/jsonpath -run '^$$' -fuzz FuzzCompilePath -fuzztime 30s
+	$(GO) test ./states/intrinsic -run '^$$' -fuzz FuzzIntrinsic -fuzztime 30s
+	$(GO) test ./states/payload -run '^$$' -fuzz FuzzPayload -fuzztime 30s
+
+demo: ## the main job on the embedded default: run the example workflows on the virtual clock
+	$(GO) run ./cmd/keyflow demo
+
+golden: ## refresh golden files after a deliberate change
+	$(GO) test ./... -run Golden -update
+
+clean:
+	rm -rf $(BIN)
