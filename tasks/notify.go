@@ -1,0 +1,210 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+)
+
+// DefaultOwnerTag is the user tag that names a key's owner.
+const DefaultOwnerTag = "owner"
+
+// NotifyInput says what happened to which key. It carries ids and ARNs
+// only; there is no field in which a secret could travel.
+type NotifyInput struct {
+	AccountID string `json:"accountId"`
+	UserName  string `json:"userName"`
+	// Event is what happened: KeyCreated, KeyStillInUse, KeyDeactivated,
+	// KeyDeleted, RotationFailed, Quarantined, QuarantineRejected, Released.
+	Event          string `json:"event"`
+	AccessKeyID    string `json:"accessKeyId,omitempty"`
+	NewAccessKeyID string `json:"newAccessKeyId,omitempty"`
+	SecretArn      string `json:"secretArn,omitempty"`
+	// Detail is a short free text (an error name, a reason); it is checked
+	// for anything shaped like a secret before sending.
+	Detail string `json:"detail,omitempty"`
+	// TopicArn overrides the handler's topic.
+	TopicArn string `json:"topicArn,omitempty"`
+	DryRun   bool   `json:"dryRun,omitempty"`
+}
+
+// NotifyOutput says what was (or in a dry run would be) published.
+type NotifyOutput struct {
+	MessageID  string   `json:"messageId,omitempty"`
+	TopicArn   string   `json:"topicArn"`
+	Subject    string   `json:"subject"`
+	Owner      string   `json:"owner,omitempty"`
+	Recipients []string `json:"recipients"`
+	// DeduplicationID is the same for the same input, so subscribers (and
+	// FIFO topics) can drop the duplicate a retry may send.
+	DeduplicationID string    `json:"deduplicationId"`
+	SentAt          time.Time `json:"sentAt,omitzero"`
+	DryRun          bool      `json:"dryRun"`
+}
+
+// Notify publishes one message to the keyflow SNS topic, addressed to the
+// key's owner (from the owner tag of the user) and to the security team.
+// Subscriptions route on the "audience" and "owner" message attributes.
+type Notify struct {
+	Accounts Accounts
+	Now      func() time.Time
+	Log      *slog.Logger
+	// TopicArn is the default topic (the template passes it in the
+	// function's environment).
+	TopicArn string
+	// SecurityTeam is the security team's address, always a recipient.
+	SecurityTeam string
+	// OwnerTag defaults to DefaultOwnerTag.
+	OwnerTag string
+}
+
+var notifyEvents = map[string]string{
+	"KeyCreated":         "a new access key was created and stored",
+	"KeyStillInUse":      "the old access key is still in use; it stays active for now",
+	"KeyDeactivated":     "the old access key was deactivated",
+	"KeyDeleted":         "the old access key was deleted",
+	"RotationFailed":     "the access key rotation failed and needs attention",
+	"Quarantined":        "the user was quarantined",
+	"QuarantineRejected": "quarantine of the user was rejected",
+	"Released":           "the user was released from quarantine",
+}
+
+// Handle implements the handler.
+//
+// Errors: InvalidInput, SecretDetected, AccountUnavailable, Throttled,
+// ServiceError.
+func (h *Notify) Handle(ctx context.Context, in NotifyInput) (*NotifyOutput, error) {
+	if err := validateUser(in.AccountID, in.UserName); err != nil {
+		return nil, err
+	}
+	what, ok := notifyEvents[in.Event]
+	if !ok {
+		return nil, &InvalidInput{Field: "event", Reason: fmt.Sprintf("unknown event %q", truncate(in.Event))}
+	}
+	topic := in.TopicArn
+	if topic == "" {
+		topic = h.TopicArn
+	}
+	topicAccount := accountOfARN(topic)
+	if !validAccountID(topicAccount) {
+		return nil, &InvalidInput{Field: "topicArn", Reason: fmt.Sprintf("%q is not an SNS topic ARN", truncate(topic))}
+	}
+	for field, v := range map[string]string{
+		"accessKeyId": in.AccessKeyID, "newAccessKeyId": in.NewAccessKeyID,
+		"secretArn": in.SecretArn, "detail": in.Detail, "userName": in.UserName,
+	} {
+		if LooksLikeSecret(v) {
+			return nil, &SecretDetected{Field: field}
+		}
+	}
+	log := logger(h.Log).With("handler", "notify", "accountId", in.AccountID, "userName", in.UserName, "event", in.Event)
+
+	// The owner is best effort: a deleted user still deserves a message to
+	// the security team.
+	owner := ""
+	if iamc, err := h.Accounts.IAM(ctx, in.AccountID); err != nil {
+		return nil, err
+	} else if tags, err := userTags(ctx, iamc, in.AccountID, in.UserName); err == nil {
+		tag := h.OwnerTag
+		if tag == "" {
+			tag = DefaultOwnerTag
+		}
+		owner = tags[tag]
+	} else if _, gone := err.(*UserNotFound); !gone {
+		return nil, err
+	}
+
+	out := &NotifyOutput{TopicArn: topic, Owner: owner, DryRun: in.DryRun}
+	audience := []string{"security"}
+	if owner != "" {
+		out.Recipients = append(out.Recipients, owner)
+		audience = append(audience, "owner")
+	}
+	if h.SecurityTeam != "" {
+		out.Recipients = append(out.Recipients, h.SecurityTeam)
+	}
+	if out.Recipients == nil {
+		out.Recipients = []string{}
+	}
+	out.Subject = truncateSubject(fmt.Sprintf("keyflow: %s: %s in account %s", in.Event, in.UserName, in.AccountID))
+	body := h.body(in, what, owner)
+	if LooksLikeSecret(body) {
+		return nil, &SecretDetected{Field: "message"}
+	}
+	sum := sha256.Sum256([]byte(strings.Join([]string{in.AccountID, in.UserName, in.Event, in.AccessKeyID, in.NewAccessKeyID, in.SecretArn, in.Detail}, "\x00")))
+	out.DeduplicationID = hex.EncodeToString(sum[:16])
+	if in.DryRun {
+		return out, nil
+	}
+
+	snsc, err := h.Accounts.SNS(ctx, topicAccount)
+	if err != nil {
+		return nil, err
+	}
+	pub := &sns.PublishInput{
+		TopicArn: aws.String(topic),
+		Subject:  aws.String(out.Subject),
+		Message:  aws.String(body),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{
+			"event":           {DataType: aws.String("String"), StringValue: aws.String(in.Event)},
+			"audience":        {DataType: aws.String("String.Array"), StringValue: aws.String(`["` + strings.Join(audience, `","`) + `"]`)},
+			"deduplicationId": {DataType: aws.String("String"), StringValue: aws.String(out.DeduplicationID)},
+		},
+	}
+	if owner != "" {
+		pub.MessageAttributes["owner"] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(owner)}
+	}
+	if strings.HasSuffix(topic, ".fifo") {
+		pub.MessageGroupId = aws.String(in.AccountID + "/" + in.UserName)
+		pub.MessageDeduplicationId = aws.String(out.DeduplicationID)
+	}
+	res, err := snsc.Publish(ctx, pub)
+	if err != nil {
+		return nil, awsErr("Publish", err)
+	}
+	out.MessageID = aws.ToString(res.MessageId)
+	out.SentAt = clock(h.Now)
+	log.Info("published notification", "messageId", out.MessageID)
+	return out, nil
+}
+
+func (h *Notify) body(in NotifyInput, what, owner string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "IAM user %s in account %s: %s.\n", in.UserName, in.AccountID, what)
+	if in.AccessKeyID != "" {
+		fmt.Fprintf(&b, "Access key: %s\n", in.AccessKeyID)
+	}
+	if in.NewAccessKeyID != "" {
+		fmt.Fprintf(&b, "New access key: %s\n", in.NewAccessKeyID)
+	}
+	if in.SecretArn != "" {
+		fmt.Fprintf(&b, "The new key is stored in Secrets Manager: %s (readable only by the user).\n", in.SecretArn)
+	}
+	if in.Detail != "" {
+		fmt.Fprintf(&b, "Detail: %s\n", in.Detail)
+	}
+	if owner != "" {
+		fmt.Fprintf(&b, "Owner: %s\n", owner)
+	}
+	if h.SecurityTeam != "" {
+		fmt.Fprintf(&b, "Security team: %s\n", h.SecurityTeam)
+	}
+	fmt.Fprintf(&b, "Time: %s\n", clock(h.Now).Format(time.RFC3339))
+	return b.String()
+}
+
+// truncateSubject keeps SNS's 100-character subject limit.
+func truncateSubject(s string) string {
+	if len(s) > 100 {
+		return s[:97] + "..."
+	}
+	return s
+}
