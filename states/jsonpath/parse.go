@@ -165,6 +165,9 @@ func parse(src, kind string) (*parsed, error) {
 			}
 			if p.pos < len(src) && src[p.pos] == '(' {
 				if name != "length" || src[p.pos:] != "()" {
+					if name == "length" && strings.HasPrefix(src[p.pos:], "()") {
+						return nil, p.fail(p.pos-len(name), "length() must end the path")
+					}
 					if strings.HasPrefix(src[p.pos:], "()") {
 						return nil, p.fail(p.pos-len(name), "unsupported function "+name+"()")
 					}
