@@ -335,7 +335,12 @@ type Problem struct {
 	Message string // plain, lower case, e.g. `no state named "Notfy"`
 }
 
-func (p Problem) String() string { return p.Pointer + ": " + p.Message }
+func (p Problem) String() string {
+	if p.Pointer == "" {
+		return p.Message // the whole document, e.g. not valid JSON
+	}
+	return p.Pointer + ": " + p.Message
+}
 
 // ValidationError lists every problem of a definition, sorted by pointer
 // order in the document, capped at a few hundred.
