@@ -85,7 +85,7 @@ type Accounts interface {
 
 // DefaultMemberRole is the role keyflow assumes in member accounts; the
 // CloudFormation template creates it under this name.
-const DefaultMemberRole = "keyflow-member"
+const DefaultMemberRole = "KeyflowMemberRole"
 
 // AWSAccounts is Accounts for real AWS (or any endpoint AWS_ENDPOINT_URL
 // names): the caller's own account uses Config as is, every other account is

@@ -47,6 +47,9 @@ type CreateKeyOutput struct {
 	// RemovedAccessKeyID is the inactive key deleted by DeleteInactiveKey
 	// (in a dry run: the one that would be).
 	RemovedAccessKeyID string `json:"removedAccessKeyId,omitempty"`
+	// OrphanAccessKeyIDs are keys of an earlier failed attempt whose secret
+	// was never stored; they were deleted (in a dry run: would be).
+	OrphanAccessKeyIDs []string `json:"orphanAccessKeyIds,omitempty"`
 	// Action is "created", "alreadyStored" (a retry found the work done)
 	// or "wouldCreate" (dry run).
 	Action string `json:"action"`
@@ -111,6 +114,11 @@ func (h *CreateKey) Handle(ctx context.Context, in CreateKeyInput) (*CreateKeyOu
 	if err != nil {
 		return nil, err
 	}
+	tags, err := userTags(ctx, iamc, in.AccountID, in.UserName)
+	if err != nil {
+		return nil, err
+	}
+	marker, marked := tags[CreatingKeyTag]
 
 	// A retry after a success: a key other than the old one whose secret is
 	// the secret's current version. Return it instead of making a third.
@@ -123,8 +131,39 @@ func (h *CreateKey) Handle(ctx context.Context, in CreateKeyInput) (*CreateKeyOu
 			out.SecretVersionID = versionToken(id)
 			out.Action = "alreadyStored"
 			log.Info("key already created and stored", "accessKeyId", id)
+			if marked && !in.DryRun {
+				if err := untagCreating(ctx, iamc, in); err != nil {
+					return nil, err
+				}
+			}
 			return out, nil
 		}
+	}
+
+	// A key made by an earlier attempt whose secret never reached Secrets
+	// Manager (a lost CreateAccessKey response, a timeout, a failed delete):
+	// the marker lists the keys that existed before that attempt, so any
+	// other unstored key is that attempt's orphan. Its secret is lost; it
+	// can only be deleted.
+	if marked {
+		before := parseKeyList(marker)
+		var kept []iamtypes.AccessKeyMetadata
+		for _, k := range keys {
+			id := aws.ToString(k.AccessKeyId)
+			if id == in.OldAccessKeyID || slices.Contains(before, id) {
+				kept = append(kept, k)
+				continue
+			}
+			out.OrphanAccessKeyIDs = append(out.OrphanAccessKeyIDs, id)
+			if in.DryRun {
+				continue
+			}
+			if _, err := iamc.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(in.UserName), AccessKeyId: aws.String(id)}); err != nil && !isNoSuchEntity(err) {
+				return nil, awsErr("DeleteAccessKey", err)
+			}
+			log.Warn("deleted orphan key of an earlier attempt", "accessKeyId", id)
+		}
+		keys = kept
 	}
 	if in.OldAccessKeyID != "" {
 		if _, ok := findKey(keys, in.OldAccessKeyID); !ok {
@@ -161,6 +200,20 @@ func (h *CreateKey) Handle(ctx context.Context, in CreateKeyInput) (*CreateKeyOu
 		return out, nil
 	}
 
+	// The marker goes on before the key exists, so that whatever happens
+	// between CreateAccessKey and the secret write, the next attempt can
+	// tell our orphan from a key someone else made.
+	var existing []string
+	for _, k := range keys {
+		existing = append(existing, aws.ToString(k.AccessKeyId))
+	}
+	if _, err := iamc.TagUser(ctx, &iam.TagUserInput{
+		UserName: aws.String(in.UserName),
+		Tags:     []iamtypes.Tag{{Key: aws.String(CreatingKeyTag), Value: aws.String(formatKeyList(existing))}},
+	}); err != nil {
+		return nil, awsErr("TagUser", err)
+	}
+
 	created, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(in.UserName)})
 	if err != nil {
 		switch {
@@ -190,6 +243,11 @@ func (h *CreateKey) Handle(ctx context.Context, in CreateKeyInput) (*CreateKeyOu
 		_, delErr := iamc.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(in.UserName), AccessKeyId: aws.String(newID)})
 		removed := delErr == nil || isNoSuchEntity(delErr)
 		log.Error("storing the new key failed; deleting it", "accessKeyId", newID, "removed", removed, "error", storeErr.Error())
+		if removed {
+			// Best effort: a marker left behind only costs the next
+			// attempt a look for orphans.
+			_ = untagCreating(ctx, iamc, in)
+		}
 		if t, ok := storeErr.(*Throttled); ok && removed {
 			// Nothing is left behind, so a plain retry is right.
 			return nil, t
@@ -198,8 +256,23 @@ func (h *CreateKey) Handle(ctx context.Context, in CreateKeyInput) (*CreateKeyOu
 	}
 	out.SecretArn = arn
 	out.Action = "created"
+	if err := untagCreating(ctx, iamc, in); err != nil {
+		// Stored and safe; a retry finds the key and removes the marker.
+		return nil, err
+	}
 	log.Info("stored access key", "accessKeyId", newID, "secretArn", arn)
 	return out, nil
+}
+
+// CreatingKeyTag marks a user while CreateKey is between creating a key and
+// storing it; its value lists the keys the user had before.
+const CreatingKeyTag = "keyflow:creating-key"
+
+func untagCreating(ctx context.Context, iamc IAMAPI, in CreateKeyInput) error {
+	if _, err := iamc.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String(in.UserName), TagKeys: []string{CreatingKeyTag}}); err != nil && !isNoSuchEntity(err) {
+		return awsErr("UntagUser", err)
+	}
+	return nil
 }
 
 // describeSecret is the secret, or nil when it does not exist yet.
@@ -257,7 +330,11 @@ func storeKey(ctx context.Context, smc SecretsManagerAPI, secret *secretsmanager
 			return aws.ToString(cs.ARN), nil
 		}
 		if apiCode(err) != "ResourceExistsException" {
-			return verifyStored(ctx, smc, name, id, awsErr("CreateSecret", err))
+			arn, err := verifyStored(ctx, smc, name, id, awsErr("CreateSecret", err))
+			if err != nil {
+				return "", err
+			}
+			return arn, putSecretPolicy(ctx, smc, arn, userArn)
 		}
 		// Created by someone else meanwhile (or our own lost response):
 		// fall through to a new version of the existing secret.
