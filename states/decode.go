@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Decode reads a definition. Problems of shape (unknown fields, fields a
@@ -63,6 +64,10 @@ func (d *decoder) definition(doc []byte) *Definition {
 	def := &Definition{}
 	if !json.Valid(doc) {
 		d.addf("", "states: definition is not valid JSON: %s", syntaxError(doc))
+		return def
+	}
+	if !utf8.Valid(doc) {
+		d.addf("", "states: definition is not valid UTF-8")
 		return def
 	}
 	doc = bytes.TrimSpace(doc)
@@ -254,7 +259,7 @@ func (d *decoder) pathField(ptr string, raw json.RawMessage) *PathField {
 func (d *decoder) value(ptr string, raw json.RawMessage) any {
 	v, err := parseValue(raw)
 	if err != nil {
-		d.addf(ptr, "%v", err)
+		d.addf(ptr, "%s", strings.TrimPrefix(err.Error(), "data: parse: "))
 		return nil
 	}
 	return v

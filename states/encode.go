@@ -1,8 +1,9 @@
 package states
 
 import (
-	"bytes"
 	"encoding/json"
+
+	"github.com/keyflow/keyflow/states/data"
 )
 
 // MarshalJSON writes the definition back as the document it was decoded
@@ -161,24 +162,50 @@ func (o *object) floatExpr(key string, e *FloatExpr) {
 }
 
 func (o object) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	return o.append(nil)
+}
+
+func (o object) append(b []byte) ([]byte, error) {
+	b = append(b, '{')
 	for i, m := range o {
 		if i > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
 		k, err := json.Marshal(m.key)
 		if err != nil {
 			return nil, err
 		}
-		buf.Write(k)
-		buf.WriteByte(':')
-		v, err := json.Marshal(m.val)
-		if err != nil {
+		b = append(b, k...)
+		b = append(b, ':')
+		if b, err = appendValue(b, m.val); err != nil {
 			return nil, err
 		}
-		buf.Write(v)
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+// appendValue writes one member's value: our own ordered objects and
+// lists of them as such, and everything else (payloads, numbers, strings)
+// with states/data, which keeps 2.0 a float and 2 an integer.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case object:
+		return x.append(b)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendValue(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case []string:
+		s, err := json.Marshal(x)
+		return append(b, s...), err
+	}
+	return data.Append(b, v)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/keyflow/keyflow/states/data"
 )
 
 // member is one field of a JSON object as written. The definition's own
@@ -76,44 +78,11 @@ func kindOf(raw json.RawMessage) string {
 }
 
 // parseValue decodes a payload field (Parameters, Result, Assign, ...)
-// into the value tree the engine works on: int64 for integers that fit,
-// float64 for other numbers, string, bool, nil, []any, map[string]any.
-// It mirrors states/data's representation so the engine can hand these
-// trees straight to data, jsonpath and payload.
+// into the value tree the engine works on, states/data's: int64 for
+// integer literals that fit, float64 for other numbers, string, bool, nil,
+// []any, map[string]any.
 func parseValue(raw json.RawMessage) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return fromDecoded(v)
-}
-
-func fromDecoded(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		return parseNumber(string(x))
-	case []any:
-		for i, e := range x {
-			c, err := fromDecoded(e)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = c
-		}
-		return x, nil
-	case map[string]any:
-		for k, e := range x {
-			c, err := fromDecoded(e)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = c
-		}
-		return x, nil
-	}
-	return v, nil
+	return data.Parse(raw)
 }
 
 // parseNumber reads a JSON number literal: int64 when it is written as an
