@@ -1,0 +1,355 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyflow/keyflow/states"
+	"github.com/keyflow/keyflow/states/data"
+	"github.com/keyflow/keyflow/states/failure"
+	"github.com/keyflow/keyflow/states/jsonpath"
+	"github.com/keyflow/keyflow/states/payload"
+)
+
+// MaxNesting caps how deeply Parallel and Map states may nest (and how
+// deeply executions may start executions synchronously), so that a
+// definition cannot exhaust the stack.
+const MaxNesting = 32
+
+// Machine is a compiled state machine. It is immutable and shared by every
+// execution; start as many as you like from any goroutine.
+type Machine struct {
+	e       *Engine
+	name    string
+	arn     string
+	def     *states.Definition
+	top     *program
+	timeout time.Duration
+	ctxSM   map[string]any
+
+	mu    sync.Mutex
+	names map[string]*nameRecord
+}
+
+// program is a compiled States: the top level, a Parallel branch or a Map's
+// ItemProcessor.
+type program struct {
+	start *node
+	nodes map[string]*node
+}
+
+// node is one compiled state. Fields common to the state types live here;
+// the type's own behaviour is impl.
+type node struct {
+	name     string
+	typ      states.StateType
+	next     *node
+	end      bool
+	in, out  selector
+	assign   *payload.Template
+	usesCtx  bool // some path or template of the state reads "$$"
+	impl     impl
+	nextName string
+}
+
+type impl interface {
+	// exec runs the state on its raw input and returns its output and the
+	// next node (nil at the end of the program).
+	exec(t *thread, n *node, input any) (any, *node, error)
+}
+
+// Name returns the machine's name.
+func (m *Machine) Name() string { return m.name }
+
+// Arn returns the machine's ARN.
+func (m *Machine) Arn() string { return m.arn }
+
+// Definition returns the definition the machine was compiled from.
+func (m *Machine) Definition() *states.Definition { return m.def }
+
+// Compile compiles a parsed (and validated) definition. The error names
+// the state and field at fault. A Task whose resource nothing serves (no
+// handler, no mock, no supported integration) is an error here, before any
+// run. Compiling again under the same name replaces the machine that
+// startExecution tasks find by that name.
+func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Machine, error) {
+	if def == nil {
+		return nil, fmt.Errorf("engine: compile: no definition")
+	}
+	if stateMachineName == "" {
+		stateMachineName = "StateMachine"
+	}
+	if err := checkName(stateMachineName); err != nil {
+		return nil, fmt.Errorf("engine: compile: state machine name: %w", err)
+	}
+	m := &Machine{e: e, name: stateMachineName, def: def, names: map[string]*nameRecord{}}
+	m.arn = fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", e.opts.Region, e.opts.AccountID, stateMachineName)
+	m.ctxSM = map[string]any{"Id": m.arn, "Name": stateMachineName}
+	if def.TimeoutSeconds != nil {
+		m.timeout = time.Duration(*def.TimeoutSeconds) * time.Second
+	}
+	c := &compiler{e: e, ql: def.QueryLanguage}
+	if def.QueryLanguage == states.JSONata {
+		return nil, fmt.Errorf("engine: compile: /QueryLanguage: JSONata is not supported yet; use JSONPath")
+	}
+	top, err := c.program("", def.StartAt, def.States, 0)
+	if err != nil {
+		return nil, err
+	}
+	m.top = top
+	e.mu.Lock()
+	e.byName[m.name] = m
+	e.byArn[m.arn] = m
+	e.mu.Unlock()
+	return m, nil
+}
+
+type compiler struct {
+	e  *Engine
+	ql states.QueryLanguage
+}
+
+func (c *compiler) program(ptr, startAt string, ss states.States, depth int) (*program, error) {
+	if depth > MaxNesting {
+		return nil, fmt.Errorf("engine: compile: %s: Parallel and Map states nest deeper than %d", ptr, MaxNesting)
+	}
+	p := &program{nodes: make(map[string]*node, len(ss.Names))}
+	for _, name := range ss.Names {
+		st := ss.ByName[name]
+		sptr := ptr + "/States/" + escapePointer(name)
+		n, err := c.node(sptr, name, st, depth)
+		if err != nil {
+			return nil, err
+		}
+		p.nodes[name] = n
+	}
+	for _, name := range ss.Names {
+		n := p.nodes[name]
+		if n.nextName != "" {
+			nx, ok := p.nodes[n.nextName]
+			if !ok {
+				return nil, fmt.Errorf("engine: compile: %s/States/%s/Next: no state named %q", ptr, escapePointer(name), n.nextName)
+			}
+			n.next = nx
+		}
+		if r, ok := n.impl.(resolver); ok {
+			if err := r.resolve(p); err != nil {
+				return nil, fmt.Errorf("engine: compile: %s/States/%s: %w", ptr, escapePointer(name), err)
+			}
+		}
+	}
+	start, ok := p.nodes[startAt]
+	if !ok {
+		return nil, fmt.Errorf("engine: compile: %s/StartAt: no state named %q", ptr, startAt)
+	}
+	p.start = start
+	return p, nil
+}
+
+// resolver is implemented by states that name other states besides Next
+// (Choice rules and Default, Catch).
+type resolver interface {
+	resolve(p *program) error
+}
+
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+func (c *compiler) node(ptr, name string, st states.State, depth int) (*node, error) {
+	cf := st.Common()
+	if cf.QueryLanguage == states.JSONata {
+		return nil, fmt.Errorf("engine: compile: %s/QueryLanguage: JSONata is not supported yet; use JSONPath", ptr)
+	}
+	n := &node{name: name, typ: st.Type(), nextName: cf.Next, end: cf.End}
+	var err error
+	if n.in, err = compileSelector(cf.InputPath); err != nil {
+		return nil, fmt.Errorf("engine: compile: %s/InputPath: %w", ptr, err)
+	}
+	if n.out, err = compileSelector(cf.OutputPath); err != nil {
+		return nil, fmt.Errorf("engine: compile: %s/OutputPath: %w", ptr, err)
+	}
+	if cf.Assign != nil {
+		if n.assign, err = payload.Compile(any(cf.Assign)); err != nil {
+			return nil, fmt.Errorf("engine: compile: %s/Assign%w", ptr, relErr(err))
+		}
+	}
+	n.usesCtx = mentionsContext(cf.InputPath, cf.OutputPath, cf.Assign)
+	switch s := st.(type) {
+	case *states.Pass:
+		n.impl, err = c.pass(ptr, n, s)
+	case *states.Task:
+		n.impl, err = c.task(ptr, n, s)
+	case *states.Choice:
+		n.impl, err = c.choice(ptr, n, s)
+	case *states.Wait:
+		n.impl, err = c.wait(ptr, n, s)
+	case *states.Succeed:
+		n.impl = succeedState{}
+	case *states.Fail:
+		n.impl, err = c.fail(ptr, n, s)
+	case *states.Parallel:
+		n.impl, err = c.parallel(ptr, n, s, depth)
+	case *states.Map:
+		n.impl, err = c.mapState(ptr, n, s, depth)
+	default:
+		err = fmt.Errorf("engine: compile: %s: unknown state type %T", ptr, st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// relErr turns a payload error (which names a relative pointer "/Key.$: ...")
+// into a suffix for the field's pointer.
+func relErr(err error) error {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "/") {
+		return fmt.Errorf("%s", msg)
+	}
+	return fmt.Errorf(": %w", err)
+}
+
+// mentionsContext reports whether any string in the values reads the
+// context object. Building $$ costs allocations, so a state builds it only
+// when one of its paths or templates needs it.
+func mentionsContext(vals ...any) bool {
+	for _, v := range vals {
+		if walkStrings(v, func(s string) bool { return strings.Contains(s, "$$") }) {
+			return true
+		}
+	}
+	return false
+}
+
+func walkStrings(v any, f func(string) bool) bool {
+	switch t := v.(type) {
+	case string:
+		return f(t)
+	case *states.PathField:
+		return t != nil && f(t.Path)
+	case map[string]any:
+		for k, x := range t {
+			if f(k) || walkStrings(x, f) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if walkStrings(x, f) {
+				return true
+			}
+		}
+	case []states.ChoiceRule:
+		for i := range t {
+			if walkStrings(&t[i], f) {
+				return true
+			}
+		}
+	case *states.ChoiceRule:
+		if t == nil {
+			return false
+		}
+		if f(t.Variable) || walkStrings(t.Value, f) || walkStrings(t.And, f) || walkStrings(t.Or, f) || walkStrings(t.Not, f) {
+			return true
+		}
+		return walkStrings(t.Assign, f)
+	}
+	return false
+}
+
+// selector is a compiled InputPath or OutputPath.
+type selector struct {
+	null bool
+	p    *jsonpath.Path
+}
+
+func compileSelector(f *states.PathField) (selector, error) {
+	if f == nil || (!f.Null && f.Path == "$") {
+		return selector{}, nil
+	}
+	if f.Null {
+		return selector{null: true}, nil
+	}
+	p, err := jsonpath.Compile(f.Path)
+	if err != nil {
+		return selector{}, err
+	}
+	return selector{p: p}, nil
+}
+
+func (s selector) identity() bool { return !s.null && s.p == nil }
+
+var emptyObject = map[string]any{}
+
+func (s selector) apply(t *thread, n *node, v any) (any, error) {
+	if s.null {
+		return emptyObject, nil
+	}
+	if s.p == nil {
+		return v, nil
+	}
+	return s.p.Get(t.scope(n, v))
+}
+
+// resultPath is a compiled ResultPath.
+type resultPath struct {
+	discard bool
+	ref     *jsonpath.ReferencePath // nil: "$", the result replaces the input
+}
+
+func compileResultPath(f *states.PathField) (resultPath, error) {
+	if f == nil || (!f.Null && f.Path == "$") {
+		return resultPath{}, nil
+	}
+	if f.Null {
+		return resultPath{discard: true}, nil
+	}
+	r, err := jsonpath.CompileReference(f.Path)
+	if err != nil {
+		return resultPath{}, err
+	}
+	return resultPath{ref: r}, nil
+}
+
+func (r resultPath) apply(input, result any) (any, error) {
+	if r.discard {
+		return input, nil
+	}
+	if r.ref == nil {
+		return result, nil
+	}
+	return r.ref.Set(input, result)
+}
+
+// template compiles an optional payload template.
+func template(ptr, field string, v any) (*payload.Template, error) {
+	if v == nil {
+		return nil, nil
+	}
+	t, err := payload.Compile(v)
+	if err != nil {
+		return nil, fmt.Errorf("engine: compile: %s/%s%w", ptr, field, relErr(err))
+	}
+	return t, nil
+}
+
+// checkPayload enforces the 256 KiB quota on a state's input, output or
+// task result.
+func checkPayload(v any, what string) error {
+	if sz := data.Size(v); sz > MaxPayloadBytes {
+		return fail(failure.DataLimitExceeded, "The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", what)
+	}
+	return nil
+}
+
+// MaxPayloadBytes is AWS's quota on an execution's input and on every
+// state's input, output and task result: 256 KiB of UTF-8 JSON.
+const MaxPayloadBytes = 256 * 1024
+
+func compileErr(ptr, field string, err error) error {
+	return fmt.Errorf("engine: compile: %s/%s: %w", ptr, field, err)
+}

@@ -1,0 +1,458 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/google/uuid"
+	"github.com/keyflow/keyflow/states/data"
+	"github.com/keyflow/keyflow/states/failure"
+	"github.com/keyflow/keyflow/states/jsonpath"
+)
+
+// Execution statuses, as DescribeExecution reports them.
+const (
+	StatusRunning   = "RUNNING"
+	StatusSucceeded = "SUCCEEDED"
+	StatusFailed    = "FAILED"
+	StatusTimedOut  = "TIMED_OUT"
+	StatusAborted   = "ABORTED"
+)
+
+// Result is how an execution ended.
+type Result struct {
+	Status       string // SUCCEEDED, FAILED, TIMED_OUT or ABORTED
+	Output       any    // the value tree of the output, when SUCCEEDED
+	Error, Cause string
+	History      []types.HistoryEvent
+	ExecutionArn string
+	StartDate    time.Time
+	StopDate     time.Time
+}
+
+// Execution is one run of a Machine.
+type Execution struct {
+	m      *Machine
+	name   string
+	arn    string
+	input  any
+	start  time.Time
+	run    runner
+	hist   history
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	stopMu  sync.Mutex
+	stopped *stopReason
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	mockMu    sync.Mutex
+	mockCalls map[string]int
+
+	tokMu  sync.Mutex
+	tokens []string
+
+	ctxExec map[string]any
+	depth   int
+	done    chan struct{}
+	result  *Result
+}
+
+// stopReason ends an execution from outside its states: the execution's
+// TimeoutSeconds, the history quota, or the caller's context.
+type stopReason struct {
+	status       string
+	errName      string
+	cause        string
+	eventType    types.HistoryEventType
+	recordDetail bool
+}
+
+// errStopped unwinds threads of an execution that is being stopped.
+var errStopped = errors.New("engine: execution stopped")
+
+type nameRecord struct {
+	input   string
+	running *Execution
+}
+
+// Name returns the execution's name.
+func (x *Execution) Name() string { return x.name }
+
+// Arn returns the execution's ARN.
+func (x *Execution) Arn() string { return x.arn }
+
+// Done is closed when the execution has ended.
+func (x *Execution) Done() <-chan struct{} { return x.done }
+
+// Stop aborts a running execution, as StopExecution does.
+func (x *Execution) Stop(errName, cause string) {
+	x.stopWith(&stopReason{status: StatusAborted, errName: errName, cause: cause,
+		eventType: types.HistoryEventTypeExecutionAborted, recordDetail: errName != "" || cause != ""})
+}
+
+func (x *Execution) stopWith(r *stopReason) {
+	x.stopMu.Lock()
+	if x.stopped == nil {
+		x.stopped = r
+	}
+	x.stopMu.Unlock()
+	x.cancel()
+	x.run.wakeCanceled()
+}
+
+// Wait blocks until the execution ends or ctx is done; in the latter case
+// the execution keeps running and Wait returns nil.
+func (x *Execution) Wait(ctx context.Context) *Result {
+	select {
+	case <-x.done:
+		return x.result
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Run starts an execution and waits for it to end.
+func (m *Machine) Run(ctx context.Context, name string, input any) *Result {
+	x, err := m.Start(ctx, name, input)
+	if err != nil {
+		now := m.e.clock.Now()
+		var ae *APIError
+		res := &Result{Status: StatusFailed, Error: "States.Runtime", Cause: err.Error(), StartDate: now, StopDate: now}
+		if errors.As(err, &ae) {
+			res.Error, res.Cause = ae.Name, ae.Message
+		}
+		return res
+	}
+	res := x.Wait(ctx)
+	if res == nil {
+		x.Stop("", "")
+		<-x.done
+		res = x.result
+	}
+	return res
+}
+
+// Start starts an execution. name follows AWS's rules (1-80 characters, no
+// whitespace, control characters or any of < > { } [ ] ? * " # % \ ^ | ~ `
+// $ & , ; : /); "" generates a UUID. As on AWS for Standard workflows, a
+// name already used by this machine is ExecutionAlreadyExists, except that
+// starting a running execution again with the same input returns it.
+// input is a value tree, []byte or json.RawMessage of JSON text, or any Go
+// value that encoding/json can encode; nil means {}.
+//
+// ctx bounds the whole execution: when it ends, the execution is aborted.
+func (m *Machine) Start(ctx context.Context, name string, input any) (*Execution, error) {
+	return m.start(ctx, name, input, 0)
+}
+
+func (m *Machine) start(ctx context.Context, name string, input any, depth int) (*Execution, error) {
+	return m.startAt(ctx, name, input, depth, time.Time{})
+}
+
+// startAt starts an execution at a given time (an execution started by a
+// task on virtual time starts at its parent's now), or now when at is zero.
+func (m *Machine) startAt(ctx context.Context, name string, input any, depth int, at time.Time) (*Execution, error) {
+	if depth > MaxNesting {
+		return nil, apiErr(ErrInvalidExecutionInput, "executions nest deeper than %d", MaxNesting)
+	}
+	in, err := toTree(input)
+	if err != nil {
+		return nil, apiErr(ErrInvalidExecutionInput, "%v", err)
+	}
+	if sz := data.Size(in); sz > MaxPayloadBytes {
+		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", sz, MaxPayloadBytes)
+	}
+	generated := name == ""
+	if generated {
+		name = uuid.NewString()
+	} else if err := checkName(name); err != nil {
+		return nil, err
+	}
+	e := m.e
+	x := &Execution{m: m, name: name, input: in, depth: depth, done: make(chan struct{}), mockCalls: map[string]int{}}
+	x.arn = fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", e.opts.Region, e.opts.AccountID, m.name, name)
+	if !generated {
+		key, _ := data.Marshal(in)
+		m.mu.Lock()
+		if rec, ok := m.names[name]; ok {
+			m.mu.Unlock()
+			if rec.running != nil && rec.input == string(key) {
+				return rec.running, nil
+			}
+			return nil, apiErr(ErrExecutionAlreadyExists, "execution already exists: %q", x.arn)
+		}
+		m.names[name] = &nameRecord{input: string(key), running: x}
+		m.mu.Unlock()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	x.rng = rand.New(rand.NewPCG(e.opts.Seed, h.Sum64()))
+	if at.IsZero() {
+		at = e.clock.Now()
+	}
+	x.start = at.UTC().Truncate(time.Millisecond)
+	x.ctx, x.cancel = context.WithCancel(ctx)
+	x.hist.limit = MaxHistoryEvents
+	if e.opts.MaxHistoryEvents > 0 {
+		x.hist.limit = e.opts.MaxHistoryEvents
+	} else if e.opts.MaxHistoryEvents < 0 {
+		x.hist.limit = 0
+	}
+	x.hist.exceeded = func() {
+		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
+			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
+			eventType: types.HistoryEventTypeExecutionFailed, recordDetail: true})
+	}
+	x.ctxExec = map[string]any{
+		"Id":           x.arn,
+		"Input":        in,
+		"Name":         name,
+		"RoleArn":      fmt.Sprintf("arn:aws:iam::%s:role/StepFunctions-%s-role", e.opts.AccountID, m.name),
+		"StartTime":    formatTime(x.start),
+		"RedriveCount": int64(0),
+	}
+	root := &thread{x: x, ctx: x.ctx}
+	body := func(f *fiber) {
+		root.f = f
+		out, err := x.runTop(root)
+		x.finish(root, out, err)
+	}
+	if e.virtual() {
+		s := newSim(x.start)
+		x.run = s
+		if m.timeout > 0 {
+			s.deadline(x.start.Add(m.timeout), func() {
+				x.stopMu.Lock()
+				if x.stopped == nil {
+					x.stopped = &stopReason{status: StatusTimedOut, eventType: types.HistoryEventTypeExecutionTimedOut}
+				}
+				x.stopMu.Unlock()
+				x.cancel()
+				s.wakeCanceledLocked()
+			})
+		}
+		context.AfterFunc(x.ctx, s.wakeCanceled)
+		s.start(x.ctx, body)
+	} else {
+		x.run = realRunner{clock: e.clock}
+		if m.timeout > 0 {
+			t := time.AfterFunc(m.timeout, func() {
+				x.stopWith(&stopReason{status: StatusTimedOut, eventType: types.HistoryEventTypeExecutionTimedOut})
+			})
+			go func() { <-x.done; t.Stop() }()
+		}
+		go body(nil)
+	}
+	return x, nil
+}
+
+func (x *Execution) runTop(t *thread) (any, error) {
+	t.emit(event{typ: types.HistoryEventTypeExecutionStarted, input: x.input, hasInput: true, roleArn: x.ctxExec["RoleArn"].(string)})
+	return t.runProgram(x.m.top, x.input)
+}
+
+// finish records the end of the execution and publishes its result.
+func (x *Execution) finish(t *thread, out any, err error) {
+	res := &Result{ExecutionArn: x.arn, StartDate: x.start}
+	x.stopMu.Lock()
+	stop := x.stopped
+	x.stopMu.Unlock()
+	var fe *failure.Error
+	switch {
+	case stop != nil:
+		res.Status, res.Error, res.Cause = stop.status, stop.errName, stop.cause
+		e := event{typ: stop.eventType}
+		if stop.recordDetail {
+			e.errName, e.cause, e.hasErr = stop.errName, stop.cause, true
+		}
+		t.emit(e)
+	case errors.As(err, &fe):
+		res.Status, res.Error, res.Cause = StatusFailed, fe.Name, fe.Cause
+		t.emit(event{typ: types.HistoryEventTypeExecutionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
+	case err != nil:
+		res.Status, res.Error, res.Cause = StatusFailed, failure.Runtime, err.Error()
+		t.emit(event{typ: types.HistoryEventTypeExecutionFailed, errName: res.Error, cause: res.Cause, hasErr: true})
+	default:
+		res.Status, res.Output = StatusSucceeded, out
+		t.emit(event{typ: types.HistoryEventTypeExecutionSucceeded, output: out, hasOutput: true})
+	}
+	res.StopDate = x.run.now()
+	res.History = x.hist.build()
+	x.result = res
+	x.tokMu.Lock()
+	for _, tok := range x.tokens {
+		x.m.e.tokens.Delete(tok)
+	}
+	x.tokMu.Unlock()
+	x.m.mu.Lock()
+	if rec, ok := x.m.names[x.name]; ok && rec.running == x {
+		rec.running = nil
+	}
+	x.m.mu.Unlock()
+	x.cancel()
+	x.m.e.log.Debug("execution ended", "arn", x.arn, "status", res.Status, "error", res.Error)
+	close(x.done)
+}
+
+// thread is one line of control in an execution: the top level, a
+// Parallel branch or a Map iteration. It carries what AWS scopes to it:
+// the previous event id of its chain, its variables, and $$.Map.
+type thread struct {
+	x       *Execution
+	f       *fiber
+	ctx     context.Context
+	prev    int64
+	vars    map[string]any
+	mapCtx  map[string]any
+	noEvent bool // a distributed Map's child: its events are not the parent's
+	retry   int64
+	entered time.Time
+	token   string
+}
+
+func (t *thread) emit(e event) {
+	if t.noEvent && !terminal(e.typ) {
+		return
+	}
+	e.ts = t.x.run.now()
+	e.prev = t.prev
+	t.prev = t.x.hist.add(e)
+}
+
+func (t *thread) now() time.Time { return t.x.run.now() }
+
+func (t *thread) child(f *fiber, ctx context.Context) *thread {
+	return &thread{x: t.x, f: f, ctx: ctx, prev: t.prev, vars: t.vars, noEvent: t.noEvent}
+}
+
+func (t *thread) runProgram(p *program, input any) (any, error) {
+	n := p.start
+	for n != nil {
+		if t.ctx.Err() != nil {
+			return nil, errStopped
+		}
+		t.retry = 0
+		t.token = ""
+		out, next, err := n.impl.exec(t, n, input)
+		if err != nil {
+			return nil, err
+		}
+		input = out
+		n = next
+	}
+	return input, nil
+}
+
+// scope is what the paths of node n read; $$ is built only when n needs it.
+func (t *thread) scope(n *node, input any) *jsonpath.Scope {
+	s := &jsonpath.Scope{Input: input, Vars: t.vars}
+	if n.usesCtx {
+		s.Context = t.contextObject(n)
+	}
+	return s
+}
+
+func (t *thread) contextObject(n *node) map[string]any {
+	st := map[string]any{"EnteredTime": formatTime(t.entered), "Name": n.name, "RetryCount": t.retry}
+	c := map[string]any{"Execution": t.x.ctxExec, "State": st, "StateMachine": t.x.m.ctxSM}
+	if t.token != "" {
+		c["Task"] = map[string]any{"Token": t.token}
+	}
+	if t.mapCtx != nil {
+		c["Map"] = t.mapCtx
+	}
+	return c
+}
+
+// enter records a state's entry.
+func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
+	t.entered = t.now()
+	t.emit(event{typ: typ, name: n.name, input: input, hasInput: true})
+}
+
+// exit applies Assign (already evaluated into vars) and records the exit.
+func (t *thread) exit(n *node, typ types.HistoryEventType, output any, assigned map[string]any) {
+	t.emit(event{typ: typ, name: n.name, output: output, hasOutput: true, assigned: assigned})
+}
+
+// assign evaluates n's Assign against v ($ as AWS documents for the state
+// type) and returns the new variables; every expression reads the values
+// from before the state, as on AWS.
+func (t *thread) assign(n *node, tmpl interface {
+	Eval(*jsonpath.Scope) (any, error)
+}, v any) (map[string]any, error) {
+	if tmpl == nil {
+		return nil, nil
+	}
+	got, err := tmpl.Eval(t.scope(n, v))
+	if err != nil {
+		return nil, err
+	}
+	m, _ := got.(map[string]any)
+	if len(m) == 0 {
+		return nil, nil
+	}
+	vars := make(map[string]any, len(t.vars)+len(m))
+	for k, v := range t.vars {
+		vars[k] = v
+	}
+	for k, v := range m {
+		vars[k] = v
+	}
+	t.vars = vars
+	return m, nil
+}
+
+func formatTime(ts time.Time) string {
+	return ts.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// checkName applies AWS's rules for execution and state machine names.
+func checkName(name string) error {
+	if n := len([]rune(name)); n < 1 || n > 80 {
+		return apiErr(ErrInvalidName, "invalid name %q: must be 1 to 80 characters", truncate(name, 90))
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || (r >= 0x7f && r <= 0x9f) {
+			return apiErr(ErrInvalidName, "invalid name %q: no whitespace or control characters", name)
+		}
+		switch r {
+		case '<', '>', '{', '}', '[', ']', '?', '*', '"', '#', '%', '\\', '^', '|', '~', '`', '$', '&', ',', ';', ':', '/':
+			return apiErr(ErrInvalidName, "invalid name %q: %q is not allowed", name, r)
+		}
+	}
+	return nil
+}
+
+// toTree turns the caller's input into a value tree.
+func toTree(input any) (any, error) {
+	switch v := input.(type) {
+	case nil:
+		return map[string]any{}, nil
+	case []byte:
+		if len(v) == 0 {
+			return map[string]any{}, nil
+		}
+		return data.Parse(v)
+	case interface{ MarshalJSON() ([]byte, error) }:
+		b, err := v.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		return data.Parse(b)
+	default:
+		return data.FromGo(v)
+	}
+}
+
+func timeNow() time.Time { return time.Now().UTC() }

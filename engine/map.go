@@ -1,0 +1,416 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/keyflow/keyflow/states"
+	"github.com/keyflow/keyflow/states/data"
+	"github.com/keyflow/keyflow/states/failure"
+	"github.com/keyflow/keyflow/states/jsonpath"
+	"github.com/keyflow/keyflow/states/payload"
+)
+
+// mapState runs its ItemProcessor once per item; the output is the array
+// of the iterations' outputs in item order.
+type mapState struct {
+	proc        *program
+	distributed bool
+	itemsPath   selector
+	selector    *payload.Template // ItemSelector (or legacy Parameters)
+	resSelector *payload.Template
+	rp          resultPath
+	g           *guard
+
+	maxConc     int64
+	maxConcPath *jsonpath.Path
+
+	tolCount, tolPct         float64
+	hasTolCount, hasTolPct   bool
+	tolCountPath, tolPctPath *jsonpath.Path
+
+	batch *batcher
+	// readerMocked: the items come from the mocked response of the state.
+	readerMocked bool
+}
+
+type batcher struct {
+	maxItems      int64
+	maxItemsPath  *jsonpath.Path
+	maxBytes      int64
+	maxBytesPath  *jsonpath.Path
+	input         *payload.Template
+}
+
+func (c *compiler) mapState(ptr string, n *node, s *states.Map, depth int) (impl, error) {
+	m := &mapState{}
+	var err error
+	if s.ItemProcessor == nil {
+		return nil, fmt.Errorf("engine: compile: %s/ItemProcessor: missing", ptr)
+	}
+	proc := s.ItemProcessor
+	pf := "ItemProcessor"
+	if s.LegacyIterator {
+		pf = "Iterator"
+	}
+	if proc.ProcessorConfig != nil && proc.ProcessorConfig.Mode == "DISTRIBUTED" {
+		m.distributed = true
+	}
+	if s.Items != nil {
+		return nil, compileErr(ptr, "Items", errJSONata)
+	}
+	mocked := c.e.opts.Mocks.has(n.name)
+	if s.ItemReader != nil {
+		if !mocked {
+			return nil, fmt.Errorf("engine: compile: %s/ItemReader: reading items from %q is not supported locally; mock the state to give its items", ptr, s.ItemReader.Resource)
+		}
+		m.readerMocked = true
+	}
+	if s.ResultWriter != nil && !mocked {
+		return nil, fmt.Errorf("engine: compile: %s/ResultWriter: writing results to %q is not supported locally; mock the state", ptr, s.ResultWriter.Resource)
+	}
+	if m.proc, err = c.program(ptr+"/"+pf, proc.StartAt, proc.States, depth+1); err != nil {
+		return nil, err
+	}
+	if m.itemsPath, err = compileSelector(s.ItemsPath); err != nil {
+		return nil, compileErr(ptr, "ItemsPath", err)
+	}
+	sel, field := s.ItemSelector, "ItemSelector"
+	if sel == nil && s.Parameters != nil {
+		sel, field = s.Parameters, "Parameters"
+	}
+	if m.selector, err = template(ptr, field, sel); err != nil {
+		return nil, err
+	}
+	if m.resSelector, err = template(ptr, "ResultSelector", s.ResultSelector); err != nil {
+		return nil, err
+	}
+	if m.rp, err = compileResultPath(s.ResultPath); err != nil {
+		return nil, compileErr(ptr, "ResultPath", err)
+	}
+	if m.g, err = compileGuard(ptr, s.Retry, s.Catch); err != nil {
+		return nil, err
+	}
+	if s.MaxConcurrency != nil {
+		m.maxConc = s.MaxConcurrency.Value
+	}
+	if m.maxConcPath, err = optPath(s.MaxConcurrencyPath); err != nil {
+		return nil, compileErr(ptr, "MaxConcurrencyPath", err)
+	}
+	if s.ToleratedFailureCount != nil {
+		m.tolCount, m.hasTolCount = float64(s.ToleratedFailureCount.Value), true
+	}
+	if s.ToleratedFailurePercentage != nil {
+		m.tolPct, m.hasTolPct = s.ToleratedFailurePercentage.Value, true
+	}
+	if m.tolCountPath, err = optPath(s.ToleratedFailureCountPath); err != nil {
+		return nil, compileErr(ptr, "ToleratedFailureCountPath", err)
+	}
+	if m.tolPctPath, err = optPath(s.ToleratedFailurePercentagePath); err != nil {
+		return nil, compileErr(ptr, "ToleratedFailurePercentagePath", err)
+	}
+	if b := s.ItemBatcher; b != nil {
+		m.batch = &batcher{}
+		if b.MaxItemsPerBatch != nil {
+			m.batch.maxItems = b.MaxItemsPerBatch.Value
+		}
+		if b.MaxInputBytesPerBatch != nil {
+			m.batch.maxBytes = b.MaxInputBytesPerBatch.Value
+		}
+		if m.batch.maxItemsPath, err = optPath(b.MaxItemsPerBatchPath); err != nil {
+			return nil, compileErr(ptr, "ItemBatcher/MaxItemsPerBatchPath", err)
+		}
+		if m.batch.maxBytesPath, err = optPath(b.MaxInputBytesPerBatchPath); err != nil {
+			return nil, compileErr(ptr, "ItemBatcher/MaxInputBytesPerBatchPath", err)
+		}
+		if m.batch.input, err = template(ptr+"/ItemBatcher", "BatchInput", b.BatchInput); err != nil {
+			return nil, err
+		}
+	}
+	n.usesCtx = n.usesCtx || mentionsContext(s.ItemsPath, s.ResultSelector, s.ResultPath, s.MaxConcurrencyPath,
+		s.ToleratedFailureCountPath, s.ToleratedFailurePercentagePath)
+	return m, nil
+}
+
+func optPath(src string) (*jsonpath.Path, error) {
+	if src == "" {
+		return nil, nil
+	}
+	return jsonpath.Compile(src)
+}
+
+func (m *mapState) resolve(p *program) error { return m.g.resolve(p) }
+
+func (m *mapState) exec(t *thread, n *node, input any) (any, *node, error) {
+	t.enter(n, types.HistoryEventTypeMapStateEntered, input)
+	res, err := t.withRetry(m.g, func() (any, error) { return m.attempt(t, n, input) })
+	if err == nil {
+		var out any
+		var assigned map[string]any
+		out, assigned, err = finishResult(t, n, m.resSelector, m.rp, input, res)
+		if err == nil {
+			t.exit(n, types.HistoryEventTypeMapStateExited, out, assigned)
+			return out, n.next, nil
+		}
+	}
+	return t.catch(m.g, n, input, err, types.HistoryEventTypeMapStateExited)
+}
+
+// number reads an optional numeric field given by path.
+func (t *thread) number(n *node, p *jsonpath.Path, eff any, field string) (float64, error) {
+	v, err := p.Get(t.scope(n, eff))
+	if err != nil {
+		return 0, err
+	}
+	f, ok := data.Number(v)
+	if !ok || f < 0 {
+		return 0, fail(failure.Runtime, "The %s field does not reference a valid non-negative number: %s", field, preview(v))
+	}
+	return f, nil
+}
+
+func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
+	eff, err := n.in.apply(t, n, input)
+	if err != nil {
+		return nil, err
+	}
+	var itemsV any
+	if m.readerMocked {
+		if itemsV, err = t.x.mocked(n.name); err != nil {
+			return nil, err
+		}
+	} else if itemsV, err = m.itemsPath.apply(t, n, eff); err != nil {
+		return nil, err
+	}
+	items, ok := itemsV.([]any)
+	if !ok {
+		return nil, fail(failure.Runtime, "Items of the Map state '%s' must be an array, but it is %s.", n.name, describe(itemsV))
+	}
+	conc := m.maxConc
+	if m.maxConcPath != nil {
+		f, err := t.number(n, m.maxConcPath, eff, "MaxConcurrencyPath")
+		if err != nil {
+			return nil, err
+		}
+		conc = int64(f)
+	}
+	tolCount, tolPct, hasCount, hasPct := m.tolCount, m.tolPct, m.hasTolCount, m.hasTolPct
+	if m.tolCountPath != nil {
+		if tolCount, err = t.number(n, m.tolCountPath, eff, "ToleratedFailureCountPath"); err != nil {
+			return nil, err
+		}
+		hasCount = true
+	}
+	if m.tolPctPath != nil {
+		if tolPct, err = t.number(n, m.tolPctPath, eff, "ToleratedFailurePercentagePath"); err != nil {
+			return nil, err
+		}
+		hasPct = true
+	}
+	// Each item's input: ItemSelector evaluated with $$.Map.Item, then
+	// batching. Selection happens in the iteration for inline Maps so that a
+	// failing selector fails that iteration, as on AWS.
+	inputs := items
+	if m.batch != nil {
+		if inputs, err = m.batches(t, n, eff, items); err != nil {
+			return nil, err
+		}
+	}
+	total := len(inputs)
+	t.emit(event{typ: types.HistoryEventTypeMapStateStarted, length: int32(total)})
+	if m.distributed {
+		t.emit(event{typ: types.HistoryEventTypeMapRunStarted, mapRunArn: t.x.mapRunArn(n.name)})
+	}
+	results := make([]any, total)
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var first error
+	failed := 0
+	tolerant := hasCount || hasPct || m.distributed
+	exceeded := func() bool {
+		if hasCount && float64(failed) > tolCount {
+			return true
+		}
+		if hasPct && float64(failed)*100 > tolPct*float64(total) {
+			return true
+		}
+		return !hasCount && !hasPct && failed > 0
+	}
+	workers := total
+	if conc > 0 && int(conc) < total {
+		workers = int(conc)
+	}
+	next := 0
+	t.x.run.fork(ctx, t.f, workers, func(f *fiber, _ int) {
+		for {
+			mu.Lock()
+			i := next
+			next++
+			stop := i >= total || first != nil
+			mu.Unlock()
+			if stop || ctx.Err() != nil {
+				return
+			}
+			out, err := m.iteration(t, f, ctx, n, eff, inputs[i], i)
+			if err != nil {
+				if errors.Is(err, errStopped) {
+					continue
+				}
+				mu.Lock()
+				failed++
+				if first == nil && exceeded() {
+					first = err
+					if tolerant {
+						first = fail(failure.ExceedToleratedFailure, "The specified tolerated failure threshold was exceeded")
+					}
+				}
+				stopAll := first != nil
+				var fe *failure.Error
+				if errors.As(err, &fe) {
+					results[i] = map[string]any{"Error": fe.Name, "Cause": fe.Cause}
+				}
+				mu.Unlock()
+				if stopAll {
+					cancel()
+					t.x.run.wakeCanceled()
+					return
+				}
+				continue
+			}
+			results[i] = out
+		}
+	})
+	if t.ctx.Err() != nil {
+		return nil, errStopped
+	}
+	t.prev = t.x.hist.last()
+	if first != nil {
+		if m.distributed {
+			var fe *failure.Error
+			errors.As(first, &fe)
+			t.emit(event{typ: types.HistoryEventTypeMapRunFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		}
+		t.emit(event{typ: types.HistoryEventTypeMapStateFailed})
+		return nil, first
+	}
+	if m.distributed {
+		t.emit(event{typ: types.HistoryEventTypeMapRunSucceeded})
+	}
+	t.emit(event{typ: types.HistoryEventTypeMapStateSucceeded})
+	return results, nil
+}
+
+// iteration runs one item as its own thread, with the iteration events
+// AWS records for inline Maps (a distributed Map's iterations are child
+// executions whose events stay out of the parent's history).
+func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, eff, item any, i int) (any, error) {
+	ct := t.child(f, ctx)
+	ct.prev = t.prev
+	if m.distributed {
+		ct.noEvent = true
+		ct.vars = nil
+	}
+	ct.emit(event{typ: types.HistoryEventTypeMapIterationStarted, name: n.name, index: int32(i)})
+	in := item
+	if m.selector != nil && m.batch == nil {
+		mc := map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
+		sc := &jsonpath.Scope{Input: eff, Vars: t.vars, Context: t.contextWithMap(n, mc)}
+		v, err := m.selector.Eval(sc)
+		if err != nil {
+			ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: n.name, index: int32(i)})
+			return nil, err
+		}
+		in = v
+	}
+	ct.mapCtx = map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
+	out, err := ct.runProgram(m.proc, in)
+	switch {
+	case errors.Is(err, errStopped):
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationAborted, name: n.name, index: int32(i)})
+	case err != nil:
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: n.name, index: int32(i)})
+	default:
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationSucceeded, name: n.name, index: int32(i)})
+	}
+	return out, err
+}
+
+func (t *thread) contextWithMap(n *node, mc map[string]any) map[string]any {
+	c := t.contextObject(n)
+	c["Map"] = mc
+	return c
+}
+
+// batches groups the (selected) items into batch inputs
+// {"Items": [...], ...BatchInput}.
+func (m *mapState) batches(t *thread, n *node, eff any, items []any) ([]any, error) {
+	b := m.batch
+	maxItems, maxBytes := b.maxItems, b.maxBytes
+	if b.maxItemsPath != nil {
+		f, err := t.number(n, b.maxItemsPath, eff, "MaxItemsPerBatchPath")
+		if err != nil {
+			return nil, err
+		}
+		maxItems = int64(f)
+	}
+	if b.maxBytesPath != nil {
+		f, err := t.number(n, b.maxBytesPath, eff, "MaxInputBytesPerBatchPath")
+		if err != nil {
+			return nil, err
+		}
+		maxBytes = int64(f)
+	}
+	var extra map[string]any
+	if b.input != nil {
+		v, err := b.input.Eval(t.scope(n, eff))
+		if err != nil {
+			return nil, err
+		}
+		extra, _ = v.(map[string]any)
+	}
+	sel := make([]any, len(items))
+	for i, it := range items {
+		sel[i] = it
+		if m.selector != nil {
+			mc := map[string]any{"Item": map[string]any{"Index": int64(i), "Value": it}}
+			v, err := m.selector.Eval(&jsonpath.Scope{Input: eff, Vars: t.vars, Context: t.contextWithMap(n, mc)})
+			if err != nil {
+				return nil, err
+			}
+			sel[i] = v
+		}
+	}
+	var out []any
+	var cur []any
+	size := 0
+	flush := func() {
+		if len(cur) == 0 {
+			return
+		}
+		batch := make(map[string]any, len(extra)+1)
+		for k, v := range extra {
+			batch[k] = v
+		}
+		batch["Items"] = cur
+		out = append(out, batch)
+		cur, size = nil, 0
+	}
+	for _, it := range sel {
+		sz := data.Size(it)
+		if len(cur) > 0 && ((maxItems > 0 && int64(len(cur)) >= maxItems) || (maxBytes > 0 && int64(size+sz) > maxBytes)) {
+			flush()
+		}
+		cur = append(cur, it)
+		size += sz
+	}
+	flush()
+	return out, nil
+}
+
+func (x *Execution) mapRunArn(state string) string {
+	return fmt.Sprintf("arn:aws:states:%s:%s:mapRun:%s/%s:%s", x.m.e.opts.Region, x.m.e.opts.AccountID, x.m.name, state, x.requestID())
+}

@@ -1,0 +1,374 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// runner is how an execution's threads (the top level, Parallel branches,
+// Map iterations) block and run side by side. There are two: sim, a
+// discrete-event scheduler on virtual time, and realRunner, goroutines on a
+// real clock. See Clock for why the virtual one runs threads one at a time.
+type runner interface {
+	now() time.Time
+	// sleep blocks the thread for d (virtual or real), or until ctx is done.
+	sleep(ctx context.Context, f *fiber, d time.Duration) error
+	// fork runs fn(0..n-1) as n threads and returns when all have returned.
+	fork(ctx context.Context, f *fiber, n int, fn func(f *fiber, i int))
+	// park blocks until the token wait w is answered, times out, or ctx ends.
+	park(ctx context.Context, f *fiber, w *tokenWait)
+	// answer resolves w from any goroutine; false when w was already resolved.
+	answer(w *tokenWait, fill func()) bool
+	// heartbeat pushes w's heartbeat deadline forward.
+	heartbeat(w *tokenWait)
+	// wakeCanceled wakes sleeping threads whose context has ended.
+	wakeCanceled()
+	// locked runs fn under the lock that guards w.
+	locked(w *tokenWait, fn func())
+}
+
+// fiber is one thread of an execution as the virtual scheduler sees it.
+// The real runner does not need one and passes nil.
+type fiber struct {
+	ctx     context.Context
+	wake    chan struct{}
+	timer   *timer
+	blocked bool
+	joining bool // blocked in fork: only its children may wake it
+	queued  bool
+	pending int // children not yet returned, while joining
+	parent  *fiber
+}
+
+type timer struct {
+	at   time.Time
+	seq  uint64
+	f    *fiber
+	fn   func() // instead of waking a fiber
+	dead bool
+	idx  int
+}
+
+type timerHeap []*timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timerHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h *timerHeap) Push(x any)    { t := x.(*timer); t.idx = len(*h); *h = append(*h, t) }
+func (h *timerHeap) Pop() any      { old := *h; t := old[len(old)-1]; *h = old[:len(old)-1]; return t }
+func (h timerHeap) peek() *timer   { return h[0] }
+func (h *timerHeap) popMin() *timer { return heap.Pop(h).(*timer) }
+
+// sim is the virtual-time scheduler of one execution. Exactly one fiber
+// runs at a time (it holds the baton); a fiber that blocks hands the baton
+// to the next runnable fiber in FIFO order, or, when none is runnable, to
+// the fiber of the earliest timer after moving now to that timer. The order
+// of everything is therefore fixed by the definition and the task results,
+// never by the Go scheduler.
+type sim struct {
+	mu     sync.Mutex
+	cur    time.Time
+	runq   []*fiber
+	timers timerHeap
+	seq    uint64
+	live   int  // fibers started and not returned
+	idle   bool // no fiber holds the baton
+	all    map[*fiber]struct{}
+}
+
+func newSim(start time.Time) *sim {
+	return &sim{cur: start, all: map[*fiber]struct{}{}}
+}
+
+func (s *sim) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// start runs fn as the root fiber and returns at once.
+func (s *sim) start(ctx context.Context, fn func(f *fiber)) {
+	f := &fiber{ctx: ctx, wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	s.live++
+	s.all[f] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		fn(f)
+		s.exit(f)
+	}()
+}
+
+func (s *sim) addTimerLocked(at time.Time, f *fiber, fn func()) *timer {
+	s.seq++
+	t := &timer{at: at, seq: s.seq, f: f, fn: fn}
+	heap.Push(&s.timers, t)
+	return t
+}
+
+// dispatchLocked hands the baton on and unlocks s.mu.
+func (s *sim) dispatchLocked() {
+	for {
+		if len(s.runq) > 0 {
+			f := s.runq[0]
+			s.runq[0] = nil
+			s.runq = s.runq[1:]
+			f.queued = false
+			f.blocked = false
+			s.mu.Unlock()
+			f.wake <- struct{}{}
+			return
+		}
+		if s.live == 0 || len(s.timers) == 0 {
+			s.idle = true
+			s.mu.Unlock()
+			return
+		}
+		t := s.timers.popMin()
+		if t.dead {
+			continue
+		}
+		if t.at.After(s.cur) {
+			s.cur = t.at
+		}
+		if t.fn != nil {
+			t.fn()
+			continue
+		}
+		t.f.timer = nil
+		s.wakeLocked(t.f)
+	}
+}
+
+// wakeLocked makes a blocked fiber runnable.
+func (s *sim) wakeLocked(f *fiber) {
+	if !f.blocked || f.queued {
+		return
+	}
+	if f.timer != nil {
+		f.timer.dead = true
+		f.timer = nil
+	}
+	f.queued = true
+	s.runq = append(s.runq, f)
+	if s.idle {
+		// Nobody holds the baton (everyone waits for the outside world):
+		// the caller is an outside goroutine, so start the fiber now.
+		s.idle = false
+		s.dispatchLocked()
+		s.mu.Lock()
+	}
+}
+
+// block gives up the baton until something wakes f. Called with s.mu held;
+// returns with it released.
+func (s *sim) block(f *fiber) {
+	f.blocked = true
+	s.dispatchLocked()
+	<-f.wake
+}
+
+func (s *sim) exit(f *fiber) {
+	s.mu.Lock()
+	s.live--
+	delete(s.all, f)
+	if p := f.parent; p != nil {
+		p.pending--
+		if p.pending == 0 {
+			p.joining = false
+			s.wakeLocked(p)
+		}
+	}
+	s.dispatchLocked()
+}
+
+func (s *sim) sleep(ctx context.Context, f *fiber, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	f.timer = s.addTimerLocked(s.cur.Add(d), f, nil)
+	s.block(f)
+	return ctx.Err()
+}
+
+func (s *sim) fork(ctx context.Context, f *fiber, n int, fn func(f *fiber, i int)) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	f.pending = n
+	f.joining = true
+	for i := 0; i < n; i++ {
+		c := &fiber{ctx: ctx, wake: make(chan struct{}, 1), parent: f, queued: true, blocked: true}
+		s.all[c] = struct{}{}
+		s.live++
+		s.runq = append(s.runq, c)
+		go func(i int) {
+			<-c.wake
+			fn(c, i)
+			s.exit(c)
+		}(i)
+	}
+	s.block(f)
+}
+
+func (s *sim) park(ctx context.Context, f *fiber, w *tokenWait) {
+	s.mu.Lock()
+	for !w.resolved && ctx.Err() == nil {
+		at, hb := w.deadlineLocked()
+		if !s.cur.Before(at) {
+			w.expire(hb)
+			break
+		}
+		f.timer = s.addTimerLocked(at, f, nil)
+		s.block(f)
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+}
+
+func (s *sim) answer(w *tokenWait, fill func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.resolved {
+		return false
+	}
+	fill()
+	w.resolved = true
+	if w.f != nil && w.f.blocked && !w.f.joining {
+		s.wakeLocked(w.f)
+	}
+	return true
+}
+
+func (s *sim) heartbeat(w *tokenWait) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.heartbeat > 0 {
+		w.lastBeat = s.cur
+		// A parked fiber recomputes its deadline when it wakes; wake it so
+		// that its timer moves.
+		if w.f != nil && w.f.blocked && !w.f.joining {
+			s.wakeLocked(w.f)
+		}
+	}
+}
+
+func (s *sim) wakeCanceled() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wakeCanceledLocked()
+}
+
+func (s *sim) wakeCanceledLocked() {
+	for f := range s.all {
+		if f.blocked && !f.joining && !f.queued && f.ctx.Err() != nil {
+			s.wakeLocked(f)
+		}
+	}
+}
+
+// deadline registers fn to run, with s.mu held, when virtual time reaches
+// at while the execution still runs (the execution's TimeoutSeconds).
+func (s *sim) deadline(at time.Time, fn func()) {
+	s.mu.Lock()
+	s.addTimerLocked(at, nil, fn)
+	s.mu.Unlock()
+}
+
+// realRunner runs threads as goroutines on a real clock.
+type realRunner struct{ clock Clock }
+
+func (r realRunner) now() time.Time { return r.clock.Now().UTC() }
+
+func (r realRunner) sleep(ctx context.Context, _ *fiber, d time.Duration) error {
+	return r.clock.Sleep(ctx, d)
+}
+
+func (r realRunner) fork(ctx context.Context, _ *fiber, n int, fn func(f *fiber, i int)) {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			defer wg.Done()
+			fn(nil, i)
+		}(i)
+	}
+	wg.Wait()
+}
+
+func (r realRunner) park(ctx context.Context, _ *fiber, w *tokenWait) {
+	for {
+		w.mu.Lock()
+		if w.resolved {
+			w.mu.Unlock()
+			return
+		}
+		at, hb := w.deadlineLocked()
+		d := at.Sub(r.now())
+		if d <= 0 {
+			w.expire(hb)
+			w.mu.Unlock()
+			return
+		}
+		ch := w.signal
+		w.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+}
+
+func (r realRunner) answer(w *tokenWait, fill func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.resolved {
+		return false
+	}
+	fill()
+	w.resolved = true
+	close(w.signal)
+	w.signal = make(chan struct{})
+	return true
+}
+
+func (r realRunner) heartbeat(w *tokenWait) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.heartbeat > 0 {
+		w.lastBeat = r.now()
+		close(w.signal)
+		w.signal = make(chan struct{})
+	}
+}
+
+func (r realRunner) wakeCanceled() {}
+
+func (s *sim) locked(_ *tokenWait, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+func (r realRunner) locked(w *tokenWait, fn func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn()
+}
