@@ -497,8 +497,8 @@ func runTable[In, Out any](t *testing.T, mk func(f *fx) func(context.Context, In
 						if c.check != nil {
 							c.check(f, in, out)
 						}
+						f.noLeaks(out2json(out), fmt.Sprint(err))
 					}
-					f.noLeaks(out2json(nil))
 				})
 			}
 		})
