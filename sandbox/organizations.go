@@ -115,6 +115,7 @@ func (s *Sandbox) addAccount(id, name string, ouPath []string) error {
 	}
 	acct.Name, acct.Parent = name, parent
 	s.acct(id)
+	s.touch(id, kindAccount, id) // so that the account exists after a reload
 	s.touch("", kindOrgAccount, id)
 	return nil
 }
