@@ -129,8 +129,8 @@ func TestLooksLikeSecret(t *testing.T) {
 		{`{"SecretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}`, true},
 		{"AKIAIOSFODNN7EXAMPLE", false},
 		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:Account_123456789012_User_alice_AccessKey-AbCdEf", false},
-		{"0123456789abcdef0123456789abcdef01234567", false},               // a hex digest
-		{"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYandmore", false},        // part of a longer run
+		{"0123456789abcdef0123456789abcdef01234567", false},        // a hex digest
+		{"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYandmore", false}, // part of a longer run
 		{"Account_123456789012_User_alice_AccessKey", false},
 	} {
 		if got := LooksLikeSecret(c.in); got != c.want {
