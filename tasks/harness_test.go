@@ -402,8 +402,8 @@ func (f *fx) state(user string, original []string) string {
 	ks := f.keys(user)
 	var parts []string
 	for id, st := range ks {
-		if slices.Contains(original, id) {
-			parts = append(parts, id+"="+st)
+		if i := slices.Index(original, id); i >= 0 {
+			parts = append(parts, fmt.Sprintf("orig%d=%s", i, st))
 		} else {
 			parts = append(parts, "new="+st)
 		}
