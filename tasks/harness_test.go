@@ -217,7 +217,8 @@ func motoConfig(t *testing.T, url string) aws.Config {
 		config.WithRegion("us-east-1"),
 		config.WithBaseEndpoint(url),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
-		config.WithRetryMaxAttempts(1),
+		// The SDK retries moto's occasional dropped keep-alive connection.
+		config.WithRetryMaxAttempts(3),
 	)
 	if err != nil {
 		t.Fatal(err)
