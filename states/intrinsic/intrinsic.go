@@ -135,9 +135,12 @@ func (n *node) eval(s *jsonpath.Scope) (any, error) {
 		case argLiteral:
 			vals = append(vals, a.value)
 		case argPath:
-			v, err := a.path.Get(s)
+			v, ok, err := a.path.Lookup(s)
 			if err != nil {
 				return nil, err
+			}
+			if !ok {
+				return nil, missingArgument(a.path, s)
 			}
 			vals = append(vals, v)
 		case argCall:
@@ -158,6 +161,29 @@ func (n *node) eval(s *jsonpath.Scope) (any, error) {
 		return format(fn, n.args[0].format, vals[1:])
 	}
 	return fn.run(fn, vals)
+}
+
+// missingArgument is the States.Runtime failure of a path argument that
+// selects nothing, worded as AWS words it: "The JsonPath argument for the
+// field '$.missing' could not be found in the input '{...}'".
+func missingArgument(p *jsonpath.Path, s *jsonpath.Scope) error {
+	if s == nil {
+		s = &jsonpath.Scope{}
+	}
+	where, doc := "input", s.Input
+	switch p.Root() {
+	case "$":
+	case "$$":
+		where, doc = "context object", s.Context
+	default:
+		name, _ := p.Var()
+		if v, ok := s.Vars[name]; ok {
+			where, doc = "variable '$"+name+"'", v
+		} else {
+			return failure.New(failure.Runtime, "The JsonPath argument for the field '%s' refers to the variable '$%s', which is not defined", p.String(), name)
+		}
+	}
+	return failure.New(failure.Runtime, "The JsonPath argument for the field '%s' could not be found in the %s '%s'", p.String(), where, data.Preview(doc, 4096))
 }
 
 // fail returns the States.IntrinsicFailure of a function.
