@@ -74,6 +74,8 @@ type Engine struct {
 	byName map[string]*Machine
 	byArn  map[string]*Machine
 	tokens sync.Map // token -> *tokenWait
+
+	handlerLocks sync.Map // Handler -> *sync.Mutex, see invokeHandler
 }
 
 // New returns an engine.

@@ -15,6 +15,7 @@ import (
 	"github.com/keyflow/keyflow/states/data"
 	"github.com/keyflow/keyflow/states/failure"
 	"github.com/keyflow/keyflow/states/jsonpath"
+	"github.com/keyflow/keyflow/states/payload"
 )
 
 // Execution statuses, as DescribeExecution reports them.
@@ -388,9 +389,7 @@ func (t *thread) exit(n *node, typ types.HistoryEventType, output any, assigned 
 // assign evaluates n's Assign against v ($ as AWS documents for the state
 // type) and returns the new variables; every expression reads the values
 // from before the state, as on AWS.
-func (t *thread) assign(n *node, tmpl interface {
-	Eval(*jsonpath.Scope) (any, error)
-}, v any) (map[string]any, error) {
+func (t *thread) assign(n *node, tmpl *payload.Template, v any) (map[string]any, error) {
 	if tmpl == nil {
 		return nil, nil
 	}

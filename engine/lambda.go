@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
@@ -14,6 +16,27 @@ import (
 	"github.com/keyflow/keyflow/states/data"
 	"github.com/keyflow/keyflow/states/failure"
 )
+
+// invokeHandler calls a handler. aws-lambda-go v1.55.1's Invoke returns
+// the bytes of a pooled buffer that it has already given back to its pool,
+// so two concurrent calls of one such handler overwrite each other's
+// output: calls of a handler from that package are serialised per handler
+// and the output is copied before the next call may start.
+func (e *Engine) invokeHandler(ctx context.Context, h Handler, payload []byte) ([]byte, error) {
+	ht := reflect.TypeOf(h)
+	t := ht
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if !strings.HasPrefix(t.PkgPath(), "github.com/aws/aws-lambda-go/") || !ht.Comparable() {
+		return safeInvoke(ctx, h, payload)
+	}
+	mu, _ := e.handlerLocks.LoadOrStore(h, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	out, err := safeInvoke(ctx, h, payload)
+	return bytes.Clone(out), err
+}
 
 // safeInvoke calls a handler and turns a panic into the error Lambda
 // reports for it.

@@ -463,7 +463,7 @@ func (c *taskCall) invoke(h Handler, in any) (any, error) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.timeout)*time.Second)
 	}
 	defer cancel()
-	out, herr := safeInvoke(ctx, h, b)
+	out, herr := c.t.x.m.e.invokeHandler(ctx, h, b)
 	if c.t.ctx.Err() != nil {
 		return nil, errStopped
 	}
