@@ -113,4 +113,3 @@ func (e *Engine) virtual() bool {
 	_, ok := e.clock.(*VirtualClock)
 	return ok
 }
-

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/google/uuid"
+	"github.com/keyflow/keyflow/states"
 	"github.com/keyflow/keyflow/states/data"
 	"github.com/keyflow/keyflow/states/failure"
 	"github.com/keyflow/keyflow/states/jsonpath"
@@ -319,6 +321,8 @@ type thread struct {
 	retry   int64
 	entered time.Time
 	token   string
+	// enteredID is the id of the current state's StateEntered event.
+	enteredID int64
 }
 
 func (t *thread) emit(e event) {
@@ -346,12 +350,24 @@ func (t *thread) runProgram(p *program, input any) (any, error) {
 		t.token = ""
 		out, next, err := n.impl.exec(t, n, input)
 		if err != nil {
-			return nil, err
+			return nil, t.runtimeCause(n, err)
 		}
 		input = out
 		n = next
 	}
 	return input, nil
+}
+
+// runtimeCause prefixes the cause of a States.Runtime error raised while
+// processing a state's input or output as AWS does: "An error occurred
+// while executing the state 'B' (entered at the event id #4). ...".
+func (t *thread) runtimeCause(n *node, err error) error {
+	var fe *failure.Error
+	if n.typ == states.TypeFail || !errors.As(err, &fe) || fe.Name != failure.Runtime ||
+		strings.HasPrefix(fe.Cause, "An error occurred while executing the state") || t.enteredID == 0 {
+		return err
+	}
+	return &failure.Error{Name: fe.Name, Cause: fmt.Sprintf("An error occurred while executing the state '%s' (entered at the event id #%d). %s", n.name, t.enteredID, fe.Cause)}
 }
 
 // scope is what the paths of node n read; $$ is built only when n needs it.
@@ -379,6 +395,7 @@ func (t *thread) contextObject(n *node) map[string]any {
 func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
 	t.entered = t.now()
 	t.emit(event{typ: typ, name: n.name, input: input, hasInput: true})
+	t.enteredID = t.prev
 }
 
 // exit applies Assign (already evaluated into vars) and records the exit.

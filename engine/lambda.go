@@ -103,12 +103,12 @@ func lambdaInvokeResult(t *thread, out any) any {
 		"Payload":         out,
 		"SdkHttpMetadata": map[string]any{
 			"AllHttpHeaders": map[string]any{
-				"X-Amz-Executed-Version": []any{"$LATEST"},
+				"X-Amz-Executed-Version":         []any{"$LATEST"},
 				"x-amzn-Remapped-Content-Length": []any{"0"},
-				"Connection":             []any{"keep-alive"},
-				"x-amzn-RequestId":       []any{id},
-				"Date":                   []any{date},
-				"Content-Type":           []any{"application/json"},
+				"Connection":                     []any{"keep-alive"},
+				"x-amzn-RequestId":               []any{id},
+				"Date":                           []any{date},
+				"Content-Type":                   []any{"application/json"},
 			},
 			"HttpHeaders": map[string]any{
 				"Connection":                     "keep-alive",

@@ -38,11 +38,11 @@ type mapState struct {
 }
 
 type batcher struct {
-	maxItems      int64
-	maxItemsPath  *jsonpath.Path
-	maxBytes      int64
-	maxBytesPath  *jsonpath.Path
-	input         *payload.Template
+	maxItems     int64
+	maxItemsPath *jsonpath.Path
+	maxBytes     int64
+	maxBytesPath *jsonpath.Path
+	input        *payload.Template
 }
 
 func (c *compiler) mapState(ptr string, n *node, s *states.Map, depth int) (impl, error) {
