@@ -186,11 +186,11 @@ func TestCreateKey(t *testing.T) {
 				if _, ok := f.tags("hank")[CreatingKeyTag]; ok {
 					f.t.Fatal("marker left although the key was removed")
 				}
-				out, err := invoke(f.t, newCreateKey(f), in)
+				again, err := invoke(f.t, newCreateKey(f), in)
 				if err != nil {
 					f.t.Fatal(err)
 				}
-				wantCreated(f, in, out)
+				wantCreated(f, in, again)
 			},
 		},
 		{
@@ -228,13 +228,13 @@ func TestCreateKey(t *testing.T) {
 				if len(f.keys("kate")) != 2 {
 					f.t.Fatalf("want the orphan present before the retry: %v", f.keys("kate"))
 				}
-				out, err := invoke(f.t, newCreateKey(f), in)
+				again, err := invoke(f.t, newCreateKey(f), in)
 				if err != nil {
 					f.t.Fatal(err)
 				}
-				wantCreated(f, in, out)
-				if len(out.OrphanAccessKeyIDs) != 1 || len(f.keys("kate")) != 2 {
-					f.t.Fatalf("orphans %v keys %v", out.OrphanAccessKeyIDs, f.keys("kate"))
+				wantCreated(f, in, again)
+				if len(again.OrphanAccessKeyIDs) != 1 || len(f.keys("kate")) != 2 {
+					f.t.Fatalf("orphans %v keys %v", again.OrphanAccessKeyIDs, f.keys("kate"))
 				}
 			},
 		},

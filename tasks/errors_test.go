@@ -23,6 +23,7 @@ func reportedType(t *testing.T, h any, payload string) string {
 	t.Helper()
 	var resp messages.InvokeResponse
 	req := &messages.InvokeRequest{Payload: []byte(payload), Deadline: messages.InvokeRequest_Timestamp{Seconds: time.Now().Add(time.Minute).Unix()}}
+	//lint:ignore SA1019 lambda.Function is the only public path through lambdaErrorResponse, the code that names errors for Step Functions.
 	if err := lambda.NewFunction(lambda.NewHandler(h)).Invoke(req, &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +55,11 @@ func TestErrorNamesAsLambdaReportsThem(t *testing.T) {
 		h := func(context.Context, struct{}) (*struct{}, error) { return nil, err }
 		if got := reportedType(t, h, `{}`); got != want {
 			t.Errorf("reported %q, want %q", got, want)
+		}
+		// lambda.NewHandler(h).Invoke hands back the error itself, typed.
+		_, got := lambda.NewHandler(h).Invoke(t.Context(), []byte(`{}`))
+		if lambdaErrorType(got) != want || !errors.Is(got, err) {
+			t.Errorf("NewHandler.Invoke returned %T, want %s", got, want)
 		}
 	}
 	// And from a real handler, end to end.

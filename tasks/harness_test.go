@@ -147,9 +147,6 @@ type fx struct {
 	secrets []string
 }
 
-// known moto gaps, named where a test depends on them (ECOSYSTEM.md).
-const gapInactiveKeyCredentials = "moto accepts deleted or inactive keys as credentials"
-
 type backend struct {
 	name string
 	mk   func(t *testing.T) *fx

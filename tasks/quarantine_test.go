@@ -137,11 +137,11 @@ func TestQuarantine(t *testing.T) {
 			},
 			wantErr: "Throttled",
 			check: func(f *fx, in QuarantineInput, out *QuarantineOutput) {
-				out, err := invoke(f.t, newQuarantine(f), in)
+				again, err := invoke(f.t, newQuarantine(f), in)
 				if err != nil {
 					f.t.Fatal(err)
 				}
-				wantQuarantined(f, in, out)
+				wantQuarantined(f, in, again)
 			},
 		},
 	})

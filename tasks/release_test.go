@@ -137,11 +137,11 @@ func TestRelease(t *testing.T) {
 			},
 			wantErr: "Throttled",
 			check: func(f *fx, in ReleaseInput, out *ReleaseOutput) {
-				out, err := invoke(f.t, newRelease(f), in)
+				again, err := invoke(f.t, newRelease(f), in)
 				if err != nil {
 					f.t.Fatal(err)
 				}
-				wantRestored(f, in, out)
+				wantRestored(f, in, again)
 			},
 		},
 	})
