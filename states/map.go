@@ -158,8 +158,24 @@ func (v *validator) mapState(ptr string, sc *scope, s *Map, ql QueryLanguage) {
 	} else {
 		v.pathField(ptr+"/ItemsPath", s.ItemsPath)
 	}
-	if s.Items != nil && ql != JSONata {
-		v.jsonataOnly(ptr+"/Items", "Items")
+	switch items := s.Items.(type) {
+	case nil:
+	case []any:
+		if ql != JSONata {
+			v.jsonataOnly(ptr+"/Items", "Items")
+		}
+	case string:
+		if ql != JSONata {
+			v.jsonataOnly(ptr+"/Items", "Items")
+		} else if !isExpr(items) {
+			v.addf(ptr+"/Items", "must be an array or a JSONata expression \"{%% ... %%}\", got %s", quote(items))
+		}
+	default:
+		if ql != JSONata {
+			v.jsonataOnly(ptr+"/Items", "Items")
+		} else {
+			v.addf(ptr+"/Items", "must be an array or a JSONata expression, got %s", jsonType(items))
+		}
 	}
 	if r := s.ItemReader; r != nil {
 		v.resource(ptr+"/ItemReader/Resource", r.Resource, true)

@@ -1,6 +1,7 @@
 package states
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -331,14 +332,12 @@ func (v *validator) template(ptr string, val any) {
 		return
 	}
 	if _, err := payload.Compile(val); err != nil {
-		msg := cleanErr(err)
-		if strings.HasPrefix(msg, "/") {
-			if rel, rest, ok := strings.Cut(msg, ": "); ok {
-				v.addf(ptr+rel, "%s", rest)
-				return
-			}
+		var perr *payload.Error
+		if errors.As(err, &perr) {
+			v.addf(ptr+perr.Pointer, "%s", cleanErr(errors.New(perr.Msg)))
+			return
 		}
-		v.addf(ptr, "%s", msg)
+		v.addf(ptr, "%s", cleanErr(err))
 	}
 }
 
@@ -423,7 +422,9 @@ func (v *validator) pathOrCall(ptr string, ql QueryLanguage, field, src string) 
 		v.jsonPathOnly(ptr, field)
 		return
 	}
-	if intrinsic.IsCall(src) {
+	// Anything that starts like a call is compiled as one, so that a
+	// broken call reads as such rather than as a path without "$".
+	if intrinsic.IsCall(src) || strings.HasPrefix(src, "States.") {
 		if _, err := intrinsic.Compile(src); err != nil {
 			v.addf(ptr, "%s", cleanErr(err))
 		}
