@@ -1,0 +1,76 @@
+// Package cli is the keyflow command line, kept out of main so that every
+// command runs in-process in tests: Run takes the arguments and the three
+// streams and returns the exit code.
+//
+// This is where keyflow's pieces meet (engine, states, tasks, sandbox);
+// nothing imports it but cmd/keyflow.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as the `keyflow run` contract fixes them.
+const (
+	ExitOK      = 0 // the command, or the execution, succeeded
+	ExitFailed  = 1 // the execution failed, timed out or was aborted
+	ExitInvalid = 2 // the definition, the input or the command line is invalid
+)
+
+// exitError carries an exit code up through cobra; its message, if any, has
+// already been written or is written by Run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+func invalid(format string, args ...any) error {
+	return &exitError{code: ExitInvalid, err: fmt.Errorf(format, args...)}
+}
+
+// Run executes one keyflow command line.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "keyflow:", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own usage errors: unknown flag, missing argument.
+	fmt.Fprintln(stderr, "keyflow:", err)
+	return ExitInvalid
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "keyflow",
+		Short:         "Keep AWS IAM credentials healthy with Step Functions workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd())
+	return root
+}
