@@ -29,6 +29,11 @@ type demoRun struct {
 	example, machine, testCase string
 }
 
+// lifecycleStart is when the example's new key is made: 45 days after the
+// old key (created 2025-12-01), so the waits to the inactive point (day 60)
+// and the buffer point (day 90) span the real 45 days of a rotation.
+var lifecycleStart = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)
+
 var demoRuns = []demoRun{
 	{"key-lifecycle", "KeyLifecycle", "HappyPath"},
 	{"key-lifecycle", "KeyLifecycle", "KeyStillInUseOnce"},
@@ -87,7 +92,7 @@ func runExample(ctx context.Context, r demoRun) (*engine.Result, time.Duration, 
 	if err != nil {
 		return nil, 0, fmt.Errorf("demo: %s input: %w", r.example, err)
 	}
-	opts := engine.Options{}
+	opts := engine.Options{Clock: engine.NewVirtualClock(lifecycleStart)}
 	if r.testCase != "" {
 		mocks, err := read("mocks.json")
 		if err != nil {
