@@ -58,14 +58,14 @@ func (ch *choiceState) resolve(p *program) error {
 	for i := range ch.rules {
 		nx, ok := p.nodes[ch.rules[i].nextName]
 		if !ok {
-			return fmt.Errorf("Choices/%d/Next: no state named %q", i, ch.rules[i].nextName)
+			return fmt.Errorf("choice rule %d: Next: no state named %q", i, ch.rules[i].nextName)
 		}
 		ch.rules[i].next = nx
 	}
 	if ch.defaultName != "" {
 		nx, ok := p.nodes[ch.defaultName]
 		if !ok {
-			return fmt.Errorf("Default: no state named %q", ch.defaultName)
+			return fmt.Errorf("default: no state named %q", ch.defaultName)
 		}
 		ch.def = nx
 	}

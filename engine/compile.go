@@ -281,8 +281,6 @@ func compileSelector(f *states.PathField) (selector, error) {
 	return selector{p: p}, nil
 }
 
-func (s selector) identity() bool { return !s.null && s.p == nil }
-
 var emptyObject = map[string]any{}
 
 func (s selector) apply(t *thread, n *node, v any) (any, error) {

@@ -63,6 +63,10 @@ type Options struct {
 	// MaxHistoryEvents overrides the quota of 25,000 events per execution
 	// (for benchmarks of huge Maps); 0 keeps AWS's quota, negative disables.
 	MaxHistoryEvents int
+	// DiscardHistory keeps no history events (Result.History is nil) while
+	// still counting them against the quota: for load tests and benchmarks
+	// that do not read histories.
+	DiscardHistory bool
 }
 
 // Engine compiles and runs state machines. It is safe for concurrent use.

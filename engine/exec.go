@@ -211,6 +211,7 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 	} else if e.opts.MaxHistoryEvents < 0 {
 		x.hist.limit = 0
 	}
+	x.hist.discard = e.opts.DiscardHistory
 	x.hist.exceeded = func() {
 		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
 			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),

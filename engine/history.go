@@ -44,30 +44,43 @@ type event struct {
 // history is the event log of one execution. Ids are positions in events
 // plus one, so they are contiguous by construction.
 type history struct {
-	mu       sync.Mutex
-	events   []event
+	mu sync.Mutex
+	// chunks hold the events in fixed-size blocks, so that a long history
+	// never copies its events to grow.
+	chunks   [][]event
+	n        int
 	limit    int
+	discard  bool   // count events for the quota but keep none
 	exceeded func() // called once when the quota is reached
 	over     bool
 }
+
+const chunkSize = 1024
 
 // add appends e and returns its id. When the quota is reached, the event is
 // dropped, exceeded is called (it fails the execution), and the returned id
 // is the last one recorded.
 func (h *history) add(e event) int64 {
 	h.mu.Lock()
-	if h.limit > 0 && len(h.events) >= h.limit-1 && !terminal(e.typ) {
+	if h.limit > 0 && h.n >= h.limit-1 && !terminal(e.typ) {
 		over := h.over
 		h.over = true
-		id := int64(len(h.events))
+		id := int64(h.n)
 		h.mu.Unlock()
 		if !over && h.exceeded != nil {
 			h.exceeded()
 		}
 		return id
 	}
-	h.events = append(h.events, e)
-	id := int64(len(h.events))
+	if !h.discard {
+		if h.n%chunkSize == 0 {
+			h.chunks = append(h.chunks, make([]event, 0, chunkSize))
+		}
+		c := &h.chunks[len(h.chunks)-1]
+		*c = append(*c, e)
+	}
+	h.n++
+	id := int64(h.n)
 	h.mu.Unlock()
 	return id
 }
@@ -75,13 +88,7 @@ func (h *history) add(e event) int64 {
 func (h *history) last() int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return int64(len(h.events))
-}
-
-func (h *history) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.events)
+	return int64(h.n)
 }
 
 func terminal(t types.HistoryEventType) bool {
@@ -133,13 +140,20 @@ func ptr[T any](v T) *T { return &v }
 // build turns the log into the events of GetExecutionHistory.
 func (h *history) build() []types.HistoryEvent {
 	h.mu.Lock()
-	evs := h.events
+	chunks := h.chunks
+	total := 0
+	for _, c := range chunks {
+		total += len(c)
+	}
 	h.mu.Unlock()
+	if total == 0 {
+		return nil
+	}
 	c := &marshalCache{m: map[[2]uintptr]*string{}}
 	notTruncated := &types.HistoryEventExecutionDataDetails{Truncated: false}
-	out := make([]types.HistoryEvent, len(evs))
-	for i := range evs {
-		e := &evs[i]
+	out := make([]types.HistoryEvent, total)
+	for i := range out {
+		e := &chunks[i/chunkSize][i%chunkSize]
 		ts := e.ts
 		he := types.HistoryEvent{Id: int64(i + 1), PreviousEventId: e.prev, Timestamp: &ts, Type: e.typ}
 		var in, outp, errp, causep *string

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/keyflow/keyflow/states/data"
 )
@@ -24,7 +23,6 @@ type MockConfig struct {
 // MockCase is the mocked responses of one test case, by state name.
 type MockCase struct {
 	byState map[string]mockResponse
-	mu      sync.Mutex
 }
 
 // mockResponse answers invocation n (0-based, counted per state over the

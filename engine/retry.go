@@ -75,7 +75,7 @@ func (g *guard) resolve(p *program) error {
 		c := &g.catchers[i]
 		n, ok := p.nodes[c.nextName]
 		if !ok {
-			return fmt.Errorf("Catch/%d/Next: no state named %q", i, c.nextName)
+			return fmt.Errorf("catcher %d: Next: no state named %q", i, c.nextName)
 		}
 		c.next = n
 	}

@@ -63,7 +63,6 @@ func (h timerHeap) Less(i, j int) bool {
 func (h timerHeap) Swap(i, j int)   { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
 func (h *timerHeap) Push(x any)     { t := x.(*timer); t.idx = len(*h); *h = append(*h, t) }
 func (h *timerHeap) Pop() any       { old := *h; t := old[len(old)-1]; *h = old[:len(old)-1]; return t }
-func (h timerHeap) peek() *timer    { return h[0] }
 func (h *timerHeap) popMin() *timer { return heap.Pop(h).(*timer) }
 
 // sim is the virtual-time scheduler of one execution. Exactly one fiber
