@@ -69,6 +69,10 @@ func (d *decoder) choiceFields(s *Choice) fieldSet {
 // nested rule may carry (no Next, no Assign) is Validate's to say.
 func (d *decoder) rule(ptr string, raw json.RawMessage) ChoiceRule {
 	var r ChoiceRule
+	if !d.enter(ptr) {
+		return r
+	}
+	defer func() { d.depth-- }()
 	fs := fieldSet{
 		"Comment":  func(p string, v json.RawMessage) { r.Comment = d.str(p, v) },
 		"Variable": func(p string, v json.RawMessage) { r.Variable = d.str(p, v) },
@@ -160,17 +164,14 @@ func (v *validator) choice(ptr string, sc *scope, s *Choice, ql QueryLanguage) {
 	}
 }
 
-// maxRuleDepth bounds And/Or/Not nesting, so that a hostile definition
-// cannot make validation (or the engine after it) recurse without end.
-const maxRuleDepth = 100
-
 func (v *validator) rule(ptr string, sc *scope, r *ChoiceRule, ql QueryLanguage, top bool) {
 	v.ruleAt(ptr, sc, r, ql, top, 0)
 }
 
 func (v *validator) ruleAt(ptr string, sc *scope, r *ChoiceRule, ql QueryLanguage, top bool, depth int) {
-	if depth > maxRuleDepth {
-		v.addf(ptr, "rules are nested more than %d deep", maxRuleDepth)
+	// A built definition has no decoder to bound its nesting.
+	if depth > maxNesting {
+		v.addf(ptr, "nested more than %d levels deep", maxNesting)
 		return
 	}
 	forms := 0

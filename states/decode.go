@@ -44,6 +44,29 @@ func capProblems(ps []Problem) []Problem {
 
 type decoder struct {
 	problems []Problem
+	// depth counts the branches and rules being decoded inside each other.
+	// Each level re-reads its own bytes, so without a bound a hostile
+	// document nested thousands deep would cost quadratic time.
+	depth int
+}
+
+// maxNesting bounds how deep branches (Parallel in Map in Parallel...)
+// and Choice rules (Not in And in Or...) may nest. Real machines stay in
+// single digits.
+const maxNesting = 100
+
+// maxDefinitionSize is AWS's limit on a definition's size (1 MiB).
+const maxDefinitionSize = 1 << 20
+
+// enter reports whether one more level of nesting is allowed; every true
+// must be paired with d.depth--.
+func (d *decoder) enter(ptr string) bool {
+	if d.depth >= maxNesting {
+		d.addf(ptr, "nested more than %d levels deep", maxNesting)
+		return false
+	}
+	d.depth++
+	return true
 }
 
 func (d *decoder) addf(ptr, format string, args ...any) {
@@ -62,6 +85,10 @@ type fieldSet map[string]handler
 
 func (d *decoder) definition(doc []byte) *Definition {
 	def := &Definition{}
+	if len(doc) > maxDefinitionSize {
+		d.addf("", "states: definition is larger than %d bytes", maxDefinitionSize)
+		return def
+	}
 	if !json.Valid(doc) {
 		d.addf("", "states: definition is not valid JSON: %s", syntaxError(doc))
 		return def
@@ -326,6 +353,10 @@ func (d *decoder) states(ptr string, raw json.RawMessage) States {
 // branch decodes a Parallel branch or a Map's ItemProcessor/Iterator.
 func (d *decoder) branch(ptr string, raw json.RawMessage, processor bool) *Branch {
 	b := &Branch{}
+	if !d.enter(ptr) {
+		return b
+	}
+	defer func() { d.depth-- }()
 	fs := fieldSet{
 		"Comment":       func(p string, r json.RawMessage) { b.Comment = d.str(p, r) },
 		"StartAt":       func(p string, r json.RawMessage) { b.StartAt = d.str(p, r) },

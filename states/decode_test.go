@@ -212,3 +212,57 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeLimits(t *testing.T) {
+	deep := strings.Repeat(`{"Not":`, 150) + `{"Variable":"$.a","IsNull":true}` + strings.Repeat(`}`, 150)
+	_, err := Decode([]byte(`{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Not":` + deep + `,"Next":"C"}]}}}`))
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Len(t, verr.Problems, 1)
+	assert.Equal(t, "nested more than 100 levels deep", verr.Problems[0].Message)
+	assert.True(t, strings.HasPrefix(verr.Problems[0].Pointer, "/States/C/Choices/0/Not/Not/"))
+
+	big := `{"StartAt":"P","States":{"P":{"Type":"Pass","Result":"` + strings.Repeat("x", maxDefinitionSize) + `","End":true}}}`
+	_, err = Decode([]byte(big))
+	require.ErrorAs(t, err, &verr)
+	assert.Equal(t, []string{"states: definition is larger than 1048576 bytes"}, problemStrings(verr.Problems))
+}
+
+func TestDecodeNestedPointers(t *testing.T) {
+	_, err := Decode([]byte(`{"StartAt":"P","States":{"P":{"Type":"Parallel","End":true,"Branches":[
+	  {"StartAt":"M","States":{"M":{"Type":"Map","End":true,"ItemProcessor":{"ProcessorConfig":{"Mode":"INLINE","Extra":1},"StartAt":"x/y","States":{"x/y":{"Type":"Pass","Seconds":1,"End":true}}}}}},
+	  {"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:1:function:f","End":true,"Retry":[{"ErrorEquals":["E"],"Backoff":2}],"Catch":[{"ErrorEquals":"E","Next":"T"}]}}}]}}}`))
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	assert.Equal(t, []string{
+		`/States/P/Branches/0/States/M/ItemProcessor/ProcessorConfig/Extra: unknown field "Extra"`,
+		`/States/P/Branches/0/States/M/ItemProcessor/States/x~1y/Seconds: field "Seconds" is not supported by state type Pass`,
+		`/States/P/Branches/1/States/T/Retry/0/Backoff: unknown field "Backoff"`,
+		`/States/P/Branches/1/States/T/Catch/0/ErrorEquals: expected an array of strings, got string`,
+	}, problemStrings(verr.Problems))
+}
+
+// TestConcurrentUse checks that a definition is only read by Validate,
+// MarshalJSON and Walk, so many goroutines may share it (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	requireSubpackages(t)
+	doc, err := os.ReadFile("testdata/valid/jsonata.json")
+	require.NoError(t, err)
+	def, err := Parse(doc)
+	require.NoError(t, err)
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			if err := Validate(def); err != nil {
+				done <- err
+				return
+			}
+			_, err := json.Marshal(def)
+			Walk(def, func(string, string, State) {})
+			done <- err
+		}()
+	}
+	for range 8 {
+		assert.NoError(t, <-done)
+	}
+}
