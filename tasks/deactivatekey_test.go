@@ -70,7 +70,7 @@ func TestDeactivateKey(t *testing.T) {
 				nk, _ := f.key("carol")
 				return DeactivateKeyInput{AccountID: f.acct, UserName: "carol", AccessKeyID: old, NewAccessKeyID: nk}
 			},
-			sandboxOnly: "moto stamps last use and creation with the wall clock to the second, so 'before' cannot be arranged without sleeping",
+			sandboxOnly: "moto stamps last use and key creation with the wall clock, so a use before the new key cannot be arranged without sleeping",
 			check:       wantInactive,
 		},
 		{
