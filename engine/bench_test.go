@@ -141,6 +141,41 @@ func meter(b *testing.B, transitionsPerOp int) (done func()) {
 	}
 }
 
+// bench checks once, on an engine that keeps histories, that one execution
+// of def enters perExecution states; then it times op (perOp transitions)
+// twice: with the history kept (the default, what keyflow's audit reads)
+// and with Options.DiscardHistory (events counted against the quota but not
+// kept), which separates the interpreter from the cost of recording events.
+func bench(b *testing.B, opts engine.Options, def map[string]any, input any, perExecution, perOp int, op func(b *testing.B, m *engine.Machine, i int)) {
+	checkTransitions(b, compile(b, engine.New(opts), def), input, perExecution)
+	for _, discard := range []bool{false, true} {
+		name := "history=kept"
+		if discard {
+			name = "history=discarded"
+		}
+		b.Run(name, func(b *testing.B) {
+			o := opts
+			o.DiscardHistory = discard
+			m := compile(b, engine.New(o), def)
+			done := meter(b, perOp)
+			i := 0
+			for b.Loop() {
+				op(b, m, i)
+				i++
+			}
+			b.StopTimer()
+			done()
+		})
+	}
+}
+
+// runOnce is the op of the single-execution benchmarks.
+func runOnce(input any) func(b *testing.B, m *engine.Machine, i int) {
+	return func(b *testing.B, m *engine.Machine, _ int) {
+		mustSucceed(b, m.Run(context.Background(), "", input))
+	}
+}
+
 // document1KB is a ~1 KB JSON object: the data a lifecycle execution carries.
 func document1KB() map[string]any {
 	keys := make([]any, 8)
@@ -187,17 +222,8 @@ func BenchmarkPassChain1000(b *testing.B) {
 		st[fmt.Sprintf("P%d", i)] = s
 	}
 	def := map[string]any{"StartAt": "P0", "States": st}
-	e := engine.New(engine.Options{})
-	m := compile(b, e, def)
 	input := document1KB()
-	checkTransitions(b, m, input, n)
-
-	done := meter(b, n)
-	for b.Loop() {
-		mustSucceed(b, m.Run(context.Background(), "", input))
-	}
-	b.StopTimer()
-	done()
+	bench(b, engine.Options{}, def, input, n, n, runOnce(input))
 }
 
 // BenchmarkMap10000: one execution of an inline Map over 10,000 items, each
@@ -239,22 +265,13 @@ func BenchmarkMap10000(b *testing.B) {
 			},
 		},
 	}
-	e := engine.New(engine.Options{MaxHistoryEvents: -1})
-	m := compile(b, e, def)
 	list := make([]any, items)
 	for i := range list {
 		list[i] = map[string]any{"id": i, "v": i % 7}
 	}
 	input := map[string]any{"user": "alice", "items": list}
 	const transitions = 1 + items*4
-	checkTransitions(b, m, input, transitions)
-
-	done := meter(b, transitions)
-	for b.Loop() {
-		mustSucceed(b, m.Run(context.Background(), "", input))
-	}
-	b.StopTimer()
-	done()
+	bench(b, engine.Options{MaxHistoryEvents: -1}, def, input, transitions, transitions, runOnce(input))
 }
 
 // BenchmarkMathAddLoop100k: a Choice+Pass loop that adds 1 with
@@ -280,19 +297,9 @@ func BenchmarkMathAddLoop100k(b *testing.B) {
 			"Done": map[string]any{"Type": "Succeed"},
 		},
 	}
-	e := engine.New(engine.Options{MaxHistoryEvents: -1})
-	m := compile(b, e, def)
 	input := map[string]any{"i": 0}
 	const transitions = 2*laps + 2
-	checkTransitions(b, m, input, transitions)
-
-	done := meter(b, transitions)
-	for b.Loop() {
-		res := m.Run(context.Background(), "", input)
-		mustSucceed(b, res)
-	}
-	b.StopTimer()
-	done()
+	bench(b, engine.Options{MaxHistoryEvents: -1}, def, input, transitions, transitions, runOnce(input))
 }
 
 // tenStates is a 10-state machine: Pass states with Parameters and
@@ -320,13 +327,7 @@ func BenchmarkConcurrent1000x10(b *testing.B) {
 	const executions = 1000
 	def := tenStates()
 	input := document1KB()
-	m := compile(b, engine.New(engine.Options{}), def)
-	checkTransitions(b, m, input, 10)
-
-	done := meter(b, executions*10)
-	op := 0
-	for b.Loop() {
-		op++
+	bench(b, engine.Options{}, def, input, 10, executions*10, func(b *testing.B, m *engine.Machine, op int) {
 		xs := make([]*engine.Execution, executions)
 		for i := range xs {
 			x, err := m.Start(context.Background(), fmt.Sprintf("op%d-x%d", op, i), input)
@@ -338,9 +339,7 @@ func BenchmarkConcurrent1000x10(b *testing.B) {
 		for _, x := range xs {
 			mustSucceed(b, x.Wait(context.Background()))
 		}
-	}
-	b.StopTimer()
-	done()
+	})
 }
 
 // BenchmarkStartup10States: from definition text to a finished 10-state
