@@ -52,3 +52,37 @@ func TestBuilderStateMarshal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, `{"Type":"Wait","Comment":"pause","Seconds":5,"End":true}`, string(out))
 }
+
+func TestBuilderChoiceAndJSONata(t *testing.T) {
+	requireSubpackages(t)
+	def, err := NewMachine("").WithQueryLanguage(JSONata).WithVersion("1.0").WithTimeout(3600).StartAt("C").
+		Choice("C").When(Condition("{% $states.input.ok %}"), "Yes").Default("No").Output("{% $states.input %}").
+		Task("Yes", "arn:aws:states:::lambda:invoke").Arguments(map[string]any{"FunctionName": "f", "Payload": "{% $states.input %}"}).
+		TimeoutSeconds(30).HeartbeatSeconds(10).Credentials("arn:aws:iam::123456789012:role/r").Assign("done", true).Next("No").
+		Succeed("No").
+		Build()
+	require.NoError(t, err)
+	out, err := json.Marshal(def)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"QueryLanguage":"JSONata","Version":"1.0","TimeoutSeconds":3600,"StartAt":"C","States":{
+	  "C":{"Type":"Choice","Choices":[{"Condition":"{% $states.input.ok %}","Next":"Yes"}],"Default":"No","Output":"{% $states.input %}"},
+	  "Yes":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Arguments":{"FunctionName":"f","Payload":"{% $states.input %}"},
+	         "TimeoutSeconds":30,"HeartbeatSeconds":10,"Credentials":{"RoleArn":"arn:aws:iam::123456789012:role/r"},"Assign":{"done":true},"Next":"No"},
+	  "No":{"Type":"Succeed"}}}`, string(out))
+
+	_, err = NewMachine("").StartAt("C").
+		Choice("C").When(Or(Compare("$.a", "NumericEquals", 1), Not(Compare("$.b", "IsNull", true)), And(Compare("$.c", "StringEquals", 5))), "Done").
+		When(Compare("$.d", "NoSuchOperator", 1), "Done").Default("Done").
+		Wait("W").SecondsPath("$.s").Timestamp("soon").End().
+		Fail("Done", "", "").ErrorPath("$.e").CausePath("States.Format('{}', $.c)").
+		Build()
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	assert.Equal(t, []string{
+		`/States/C/Choices/0/Or/2/And/0/StringEquals: expected a string, got number`,
+		`/States/C/Choices/1/NoSuchOperator: unknown comparison operator "NoSuchOperator"`,
+		`/States/W: state is unreachable from StartAt "C"`,
+		`/States/W: must have exactly one of Seconds, SecondsPath, Timestamp or TimestampPath`,
+		`/States/W/Timestamp: not an RFC 3339 timestamp: "soon"`,
+	}, problemStrings(verr.Problems))
+}

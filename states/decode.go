@@ -246,7 +246,11 @@ func (d *decoder) float(ptr string, raw json.RawMessage) *float64 {
 // JSONata state.
 func (d *decoder) intExpr(ptr string, raw json.RawMessage) *IntExpr {
 	if kindOf(raw) == "string" {
-		return &IntExpr{Expr: d.str(ptr, raw)}
+		if e := d.str(ptr, raw); e != "" {
+			return &IntExpr{Expr: e}
+		}
+		d.addf(ptr, "expected an integer or a JSONata expression, got an empty string")
+		return nil
 	}
 	if kindOf(raw) != "number" {
 		d.wrongType(ptr, "an integer or a JSONata expression", raw)
@@ -261,7 +265,11 @@ func (d *decoder) intExpr(ptr string, raw json.RawMessage) *IntExpr {
 
 func (d *decoder) floatExpr(ptr string, raw json.RawMessage) *FloatExpr {
 	if kindOf(raw) == "string" {
-		return &FloatExpr{Expr: d.str(ptr, raw)}
+		if e := d.str(ptr, raw); e != "" {
+			return &FloatExpr{Expr: e}
+		}
+		d.addf(ptr, "expected a number or a JSONata expression, got an empty string")
+		return nil
 	}
 	if kindOf(raw) != "number" {
 		d.wrongType(ptr, "a number or a JSONata expression", raw)
@@ -464,7 +472,7 @@ func allStateFields() map[string]bool {
 	return allFields
 }
 
-// admitted lists the fields a state type admits, sorted; the validator
+// admitted is the set of fields a state type admits; the validator
 // uses it to reject built states that carry fields their type does not.
 func admitted(t StateType) map[string]bool {
 	_, fs := (&decoder{}).stateFields(t)

@@ -101,14 +101,14 @@ func encodeState(s State) object {
 
 // object is a JSON object whose members keep the order they were added in,
 // so that encoded definitions read naturally (Type first, Next last).
-type object []member2
+type object []outField
 
-type member2 struct {
+type outField struct {
 	key string
 	val any
 }
 
-func (o *object) add(key string, val any) { *o = append(*o, member2{key, val}) }
+func (o *object) add(key string, val any) { *o = append(*o, outField{key, val}) }
 
 // str adds a string field unless it is empty (absent).
 func (o *object) str(key, val string) {

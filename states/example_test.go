@@ -103,3 +103,30 @@ func ExampleValidate() {
 	// /States/Rotate/Next: no state named "Notfy"
 	// /States/Notify: state is unreachable from StartAt "Rotate"
 }
+
+func ExampleWalk() {
+	def, err := states.Parse([]byte(`{
+	  "StartAt": "Fan",
+	  "States": {
+	    "Fan": {"Type": "Parallel", "End": true, "Branches": [
+	      {"StartAt": "Notify", "States": {"Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": true}}},
+	      {"StartAt": "Each", "States": {"Each": {"Type": "Map", "End": true, "ItemProcessor": {
+	        "StartAt": "Check", "States": {"Check": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:check", "End": true}}}}}}
+	    ]}
+	  }
+	}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	states.Walk(def, func(pointer, name string, s states.State) {
+		fmt.Println(pointer, s.Type())
+	})
+	fmt.Println(def.Resources())
+	// Output:
+	// /States/Fan Parallel
+	// /States/Fan/Branches/0/States/Notify Task
+	// /States/Fan/Branches/1/States/Each Map
+	// /States/Fan/Branches/1/States/Each/ItemProcessor/States/Check Task
+	// [arn:aws:states:::sns:publish arn:aws:lambda:us-east-1:123456789012:function:check]
+}
