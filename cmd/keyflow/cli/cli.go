@@ -44,6 +44,10 @@ func invalid(format string, args ...any) error {
 // Run executes one keyflow command line.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
+	// cobra checks flags and arguments before the persistent pre-run hook, so
+	// an error returned before it ran is a usage error, and after it a failure.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -56,9 +60,11 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ee.code
 	}
-	// cobra's own usage errors: unknown flag, missing argument.
 	fmt.Fprintln(stderr, "keyflow:", err)
-	return ExitInvalid
+	if !started {
+		return ExitInvalid // unknown command or flag, missing argument
+	}
+	return ExitFailed
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -71,6 +77,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd())
 	return root
 }
