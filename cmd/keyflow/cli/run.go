@@ -55,7 +55,6 @@ at once while history timestamps advance as they would on AWS.`,
 	fl.StringVar(&f.clock, "clock", "virtual", "virtual (waits end at once, timestamps advance) or real")
 	fl.StringVar(&f.history, "history", "", "write the history, as GetExecutionHistory's JSON, to `FILE`")
 	fl.IntVar(&f.executions, "executions", 1, "run `N` executions of the same definition and input at once")
-	_ = cmd.MarkFlagRequired("definition")
 	return cmd
 }
 
@@ -70,6 +69,9 @@ type runResult struct {
 func runDefinition(ctx context.Context, f runFlags, stdin io.Reader, stdout, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if f.definition == "" {
+		return invalid("run: --definition FILE is required")
 	}
 	if f.executions < 1 {
 		return invalid("run: --executions must be at least 1, got %d", f.executions)
