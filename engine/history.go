@@ -73,8 +73,10 @@ func (h *history) add(e event) int64 {
 		return id
 	}
 	if !h.discard {
-		if h.n%chunkSize == 0 {
-			h.chunks = append(h.chunks, make([]event, 0, chunkSize))
+		if len(h.chunks) == 0 || len(h.chunks[len(h.chunks)-1]) == cap(h.chunks[len(h.chunks)-1]) {
+			// Small executions stay small: chunks grow 32, 32, 64, ... up
+			// to chunkSize events.
+			h.chunks = append(h.chunks, make([]event, 0, min(chunkSize, max(32, h.n))))
 		}
 		c := &h.chunks[len(h.chunks)-1]
 		*c = append(*c, e)
@@ -152,8 +154,14 @@ func (h *history) build() []types.HistoryEvent {
 	c := &marshalCache{m: map[[2]uintptr]*string{}}
 	notTruncated := &types.HistoryEventExecutionDataDetails{Truncated: false}
 	out := make([]types.HistoryEvent, total)
+	var evs []*event
+	for ci := range chunks {
+		for j := range chunks[ci] {
+			evs = append(evs, &chunks[ci][j])
+		}
+	}
 	for i := range out {
-		e := &chunks[i/chunkSize][i%chunkSize]
+		e := evs[i]
 		ts := e.ts
 		he := types.HistoryEvent{Id: int64(i + 1), PreviousEventId: e.prev, Timestamp: &ts, Type: e.typ}
 		var in, outp, errp, causep *string
