@@ -23,8 +23,9 @@ import (
 // this type is reported as "not supported by state type X" rather than
 // silently dropped.
 func Decode(doc []byte) (*Definition, error) {
-	d := &decoder{}
+	d := &decoder{pos: map[string]int{}}
 	def := d.definition(doc)
+	def.positions = d.pos
 	if len(d.problems) > 0 {
 		return def, &ValidationError{Problems: capProblems(d.problems)}
 	}
@@ -44,6 +45,9 @@ func capProblems(ps []Problem) []Problem {
 
 type decoder struct {
 	problems []Problem
+	// pos numbers every pointer met, in document order (see
+	// Definition.positions).
+	pos map[string]int
 	// depth counts the branches and rules being decoded inside each other.
 	// Each level re-reads its own bytes, so without a bound a hostile
 	// document nested thousands deep would cost quadratic time.
@@ -147,6 +151,7 @@ func (d *decoder) fields(ptr string, raw json.RawMessage, fs fieldSet, notAdmitt
 			continue
 		}
 		seen[m.key] = true
+		d.mark(p)
 		h, ok := fs[m.key]
 		if !ok {
 			d.addf(p, "%s", notAdmitted(m.key))
@@ -166,6 +171,13 @@ func (d *decoder) require(ptr string, seen map[string]bool, names ...string) {
 		if !seen[n] {
 			d.addf(ptr+"/"+escape(n), "missing required field")
 		}
+	}
+}
+
+// mark records that ptr comes next in the document.
+func (d *decoder) mark(ptr string) {
+	if d.pos != nil {
+		d.pos[ptr] = len(d.pos)
 	}
 }
 
@@ -331,6 +343,9 @@ func (d *decoder) array(ptr string, raw json.RawMessage) []json.RawMessage {
 		d.wrongType(ptr, "an array", raw)
 		return nil
 	}
+	for i := range elems {
+		d.mark(fmt.Sprintf("%s/%d", ptr, i))
+	}
 	return elems
 }
 
@@ -344,6 +359,7 @@ func (d *decoder) states(ptr string, raw json.RawMessage) States {
 	}
 	for _, m := range ms {
 		p := ptr + "/" + escape(m.key)
+		d.mark(p)
 		if _, dup := out.ByName[m.key]; dup {
 			d.addf(p, "duplicate state name %q", m.key)
 			continue

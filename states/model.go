@@ -43,6 +43,13 @@ type Definition struct {
 	Version        string
 	TimeoutSeconds *int64
 	QueryLanguage  QueryLanguage // empty means not set (JSONPath)
+
+	// positions numbers the JSON pointer of every field, array element
+	// and state that Decode met, in document order, so that Validate can
+	// report problems in the order a reader meets them. It is nil for a
+	// built definition, which has no document; Validate then falls back
+	// to state order and the usual order of fields.
+	positions map[string]int
 }
 
 // Branch is a Parallel branch or a Map's ItemProcessor/Iterator: a state

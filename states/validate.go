@@ -543,14 +543,26 @@ var fieldOrder = func() map[string]int {
 	return m
 }()
 
-// sortKey turns a pointer into a sequence that orders it in the document:
-// a state by when it was visited, an array element by index, a field by
-// fieldOrder (unknown keys, such as payload keys, last).
+// sortKey turns a pointer into a sequence that orders it in the document.
+// For a decoded definition each segment is the position Decode recorded;
+// a pointer to a field that is not there (a missing required field, a
+// payload key) takes its parent's position, so it sorts first among its
+// siblings. For a built definition a state ranks by when it was visited,
+// an array element by index, a field by fieldOrder (unknown keys last).
 func (v *validator) sortKey(ptr string) []int {
 	segs := strings.Split(ptr, "/")
 	key := make([]int, 0, len(segs))
+	parent := -1
 	for i := 1; i < len(segs); i++ {
-		if n, ok := v.order[strings.Join(segs[:i+1], "/")]; ok {
+		prefix := strings.Join(segs[:i+1], "/")
+		if pos := v.def.positions; pos != nil {
+			if n, ok := pos[prefix]; ok {
+				parent = n
+			}
+			key = append(key, parent)
+			continue
+		}
+		if n, ok := v.order[prefix]; ok {
 			key = append(key, n)
 			continue
 		}
