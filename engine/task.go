@@ -457,7 +457,7 @@ func (c *taskCall) invoke(h Handler, in any) (any, error) {
 	if err != nil {
 		return nil, fail(failure.Runtime, "cannot encode the task input: %v", err)
 	}
-	ctx := c.t.ctx
+	ctx := withTaskTime(c.t.ctx, c.t.now())
 	var cancel context.CancelFunc = func() {}
 	if !c.t.x.m.e.virtual() && c.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.timeout)*time.Second)
