@@ -17,7 +17,7 @@ func (d *Definition) MarshalJSON() ([]byte, error) {
 	var o object
 	o.str("Comment", d.Comment)
 	o.str("QueryLanguage", string(d.QueryLanguage))
-	o.str("StartAt", d.StartAt)
+	o.add("StartAt", d.StartAt) // required: written even when empty
 	if d.TimeoutSeconds != nil {
 		o.add("TimeoutSeconds", *d.TimeoutSeconds)
 	}
@@ -60,7 +60,7 @@ func encodeBranch(b *Branch) object {
 	if b.ProcessorConfig != nil {
 		o.add("ProcessorConfig", encodeProcessorConfig(b.ProcessorConfig))
 	}
-	o.str("StartAt", b.StartAt)
+	o.add("StartAt", b.StartAt)
 	o.add("States", encodeStates(b.States))
 	return o
 }
