@@ -45,7 +45,11 @@ func (v *validator) parallel(ptr string, sc *scope, s *Parallel, ql QueryLanguag
 		v.addf(ptr+"/Branches", "must have at least one branch")
 	}
 	for i := range s.Branches {
-		v.branch(fmt.Sprintf("%s/Branches/%d", ptr, i), &s.Branches[i])
+		p := fmt.Sprintf("%s/Branches/%d", ptr, i)
+		if s.Branches[i].ProcessorConfig != nil { // only a built branch can carry one
+			v.addf(p+"/ProcessorConfig", "is only supported by a Map's ItemProcessor")
+		}
+		v.branch(p, &s.Branches[i])
 	}
 	v.parameters(ptr+"/ResultSelector", ql, "ResultSelector", s.ResultSelector)
 	v.resultPathIn(ptr+"/ResultPath", ql, s.ResultPath)
