@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -133,9 +134,13 @@ func code(err error) string {
 	return "error: " + err.Error()
 }
 
+// The dual run checks key ids against the documented shape, AKIA and 16
+// upper-case letters or digits: moto draws from [A-Z0-9], the sandbox from
+// the base32 alphabet [A-Z2-7] that real key ids use, a subset.
 var (
-	akia     = func(s string) bool { return keyIDPattern.MatchString(s) }
-	secret40 = func(s string) bool { return secretPattern.MatchString(s) }
+	akiaShape = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
+	akia      = func(s string) bool { return akiaShape.MatchString(s) }
+	secret40  = func(s string) bool { return secretPattern.MatchString(s) }
 )
 
 func dualSteps() []dualStep {
@@ -589,13 +594,27 @@ func dualSteps() []dualStep {
 	}
 }
 
-// startMoto runs moto_server on a free port until the test ends.
+// startMoto runs moto_server on a free port until the test ends. The port
+// is picked by listening on :0 and closing, so another process may take it
+// first (other tests on this machine start moto too): a server that exits
+// early is retried on a new port, and readiness counts only while our own
+// process is alive, so that we never talk to someone else's moto.
 func startMoto(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		t.Skip("moto_server is not on PATH: the dual run against moto is skipped (pip install 'moto[server]==5.2.1' to run it)")
 	}
+	for attempt := 0; attempt < 3; attempt++ {
+		if endpoint, ok := tryMoto(t, bin); ok {
+			return endpoint
+		}
+	}
+	t.Fatal("moto_server did not start after 3 attempts")
+	return ""
+}
+
+func tryMoto(t *testing.T, bin string) (string, bool) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
@@ -608,25 +627,39 @@ func startMoto(t *testing.T) string {
 	// behind it stop together.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
+		<-exited
+	}
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Logf("moto_server on port %d exited early; retrying on another port", port)
+			return "", false
+		case <-time.After(100 * time.Millisecond):
+		}
 		resp, err := http.Get(endpoint + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return endpoint
-			}
+		if err != nil {
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s within 30s", endpoint)
+		resp.Body.Close()
+		select {
+		case <-exited:
+			return "", false
+		case <-time.After(200 * time.Millisecond): // still ours after answering
 		}
-		time.Sleep(100 * time.Millisecond)
+		if resp.StatusCode == http.StatusOK {
+			t.Cleanup(stop)
+			return endpoint, true
+		}
 	}
+	stop()
+	t.Fatalf("moto_server did not answer on %s within 30s", endpoint)
+	return "", false
 }
 
 func TestDualRunAgainstMoto(t *testing.T) {

@@ -95,7 +95,6 @@ func (c *STS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, _ ...func
 				SessionToken:    aws.String("FwoGZXIvYXdzE" + cryptoIDs{}.pick(300, secretChars)),
 				Expiration:      aws.Time(now.Add(time.Duration(dur) * time.Second)),
 			},
-			PackedPolicySize: aws.Int32(0),
 		}
 		return nil
 	})
