@@ -136,7 +136,7 @@ func secretNotFound() error {
 }
 
 func markedForDeletion() error {
-	return &smtypes.InvalidRequestException{Message: msg("You can't perform this operation on the secret because it was marked for deletion.")}
+	return &smtypes.InvalidRequestException{Message: msg("You tried to perform the operation on a secret that's currently marked deleted.")}
 }
 
 // find looks a secret up by name, full ARN or partial ARN (without the
@@ -274,7 +274,7 @@ func (c *SecretsManager) PutSecretValue(ctx context.Context, in *sm.PutSecretVal
 		}
 		if v := x.version(id); v != nil {
 			if !sameValue(v, in.SecretString, in.SecretBinary) {
-				return &smtypes.ResourceExistsException{Message: msg("You can't modify an existing version, you can only create a new version.")}
+				return &smtypes.ResourceExistsException{Message: msg(fmt.Sprintf("You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.", id, x.ARN))}
 			}
 			out = &sm.PutSecretValueOutput{ARN: aws.String(x.ARN), Name: aws.String(x.Name), VersionId: aws.String(v.ID), VersionStages: append([]string{}, v.Stages...)}
 			return nil
