@@ -50,7 +50,7 @@ func compile(tb testing.TB, e *engine.Engine, def map[string]any) *engine.Machin
 // entered counts the states an execution entered, from its history.
 func entered(res *engine.Result) int {
 	n := 0
-	for _, ev := range res.History {
+	for _, ev := range res.History() {
 		if strings.HasSuffix(string(ev.Type), "StateEntered") {
 			n++
 		}
@@ -385,7 +385,7 @@ func TestLoopBenchmarkHitsQuota(t *testing.T) {
 	if res.Status == engine.StatusSucceeded {
 		t.Fatalf("a 100,000-lap loop succeeded with the 25,000-event quota in force")
 	}
-	if n := len(res.History); n > engine.MaxHistoryEvents {
+	if n := len(res.History()); n > engine.MaxHistoryEvents {
 		t.Errorf("history has %d events, more than the quota of %d", n, engine.MaxHistoryEvents)
 	}
 }

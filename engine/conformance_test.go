@@ -108,7 +108,7 @@ func runCase(t *testing.T, file string) {
 	checkHistoryShape(t, res)
 	if c.History != nil {
 		var got []string
-		for _, e := range res.History {
+		for _, e := range res.History() {
 			got = append(got, string(e.Type))
 		}
 		ok := len(got) == len(c.History)
@@ -117,7 +117,7 @@ func runCase(t *testing.T, file string) {
 				ok = false
 			}
 			if c.History[i].Name != "" {
-				e := res.History[i]
+				e := res.History()[i]
 				var n string
 				if e.StateEnteredEventDetails != nil && e.StateEnteredEventDetails.Name != nil {
 					n = *e.StateEnteredEventDetails.Name
@@ -138,8 +138,8 @@ func runCase(t *testing.T, file string) {
 			t.Errorf("history:\n got %v\nwant %v", got, want)
 		}
 	}
-	if c.ElapsedSeconds != nil && len(res.History) > 0 {
-		first, last := res.History[0].Timestamp, res.History[len(res.History)-1].Timestamp
+	if c.ElapsedSeconds != nil && len(res.History()) > 0 {
+		first, last := res.History()[0].Timestamp, res.History()[len(res.History())-1].Timestamp
 		if got := last.Sub(*first).Seconds(); got != *c.ElapsedSeconds {
 			t.Errorf("elapsed %v virtual seconds, want %v", got, *c.ElapsedSeconds)
 		}
@@ -176,18 +176,18 @@ func checkResult(t *testing.T, c *conformanceCase, res *engine.Result) {
 // pointing backwards, timestamps never going back.
 func checkHistoryShape(t *testing.T, res *engine.Result) {
 	t.Helper()
-	for i, e := range res.History {
+	for i, e := range res.History() {
 		if e.Id != int64(i+1) {
 			t.Fatalf("event %d has id %d", i+1, e.Id)
 		}
 		if e.PreviousEventId < 0 || e.PreviousEventId >= e.Id {
 			t.Errorf("event %d (%s) has previous id %d", e.Id, e.Type, e.PreviousEventId)
 		}
-		if i > 0 && e.Timestamp.Before(*res.History[i-1].Timestamp) {
+		if i > 0 && e.Timestamp.Before(*res.History()[i-1].Timestamp) {
 			t.Errorf("event %d (%s) is earlier than the one before", e.Id, e.Type)
 		}
 	}
-	if len(res.History) > 0 && res.History[0].PreviousEventId != 0 {
-		t.Errorf("ExecutionStarted has previous id %d", res.History[0].PreviousEventId)
+	if len(res.History()) > 0 && res.History()[0].PreviousEventId != 0 {
+		t.Errorf("ExecutionStarted has previous id %d", res.History()[0].PreviousEventId)
 	}
 }

@@ -63,7 +63,7 @@ type Options struct {
 	// MaxHistoryEvents overrides the quota of 25,000 events per execution
 	// (for benchmarks of huge Maps); 0 keeps AWS's quota, negative disables.
 	MaxHistoryEvents int
-	// DiscardHistory keeps no history events (Result.History is nil) while
+	// DiscardHistory keeps no history events (Result.History returns nil) while
 	// still counting them against the quota: for load tests and benchmarks
 	// that do not read histories.
 	DiscardHistory bool

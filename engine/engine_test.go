@@ -61,7 +61,7 @@ func jsonOf(t testing.TB, v any) string {
 
 func eventsOf(res *engine.Result, typ types.HistoryEventType) []types.HistoryEvent {
 	var out []types.HistoryEvent
-	for _, e := range res.History {
+	for _, e := range res.History() {
 		if e.Type == typ {
 			out = append(out, e)
 		}
@@ -246,7 +246,7 @@ func TestExecutionTimeout(t *testing.T) {
 	if got := res.StopDate.Sub(res.StartDate); got != 10*time.Second {
 		t.Errorf("timed out after %v, want 10s", got)
 	}
-	last := res.History[len(res.History)-1]
+	last := res.History()[len(res.History())-1]
 	if last.Type != types.HistoryEventTypeExecutionTimedOut {
 		t.Errorf("last event %s", last.Type)
 	}
@@ -362,7 +362,7 @@ func TestParallelBranchFailureStopsOthers(t *testing.T) {
 	if got := res.StopDate.Sub(res.StartDate); got != 5*time.Second {
 		t.Errorf("failed after %v, want 5s", got)
 	}
-	for _, e := range res.History {
+	for _, e := range res.History() {
 		if e.StateEnteredEventDetails != nil && *e.StateEnteredEventDetails.Name == "After" {
 			t.Errorf("the stopped branch went on")
 		}
@@ -386,11 +386,11 @@ func TestParallelOutputAndTime(t *testing.T) {
 	}
 	// Deterministic: the same run gives the same history, event for event.
 	second := run(t, m, "")
-	if len(first.History) != len(second.History) {
+	if len(first.History()) != len(second.History()) {
 		t.Fatal("histories differ in length")
 	}
-	for i := range first.History {
-		a, b := first.History[i], second.History[i]
+	for i := range first.History() {
+		a, b := first.History()[i], second.History()[i]
 		if a.Type != b.Type || a.PreviousEventId != b.PreviousEventId || !a.Timestamp.Equal(*b.Timestamp) {
 			t.Errorf("event %d differs: %s/%d vs %s/%d", i+1, a.Type, a.PreviousEventId, b.Type, b.PreviousEventId)
 		}
@@ -467,7 +467,7 @@ func TestQuotas(t *testing.T) {
 		if res.Status != engine.StatusFailed || res.Error != "States.Runtime" {
 			t.Fatalf("%s %s %s", res.Status, res.Error, res.Cause)
 		}
-		if n := len(res.History); n != engine.MaxHistoryEvents {
+		if n := len(res.History()); n != engine.MaxHistoryEvents {
 			t.Errorf("%d events, want %d", n, engine.MaxHistoryEvents)
 		}
 	})

@@ -26,7 +26,7 @@ func ExampleMachine_Run() {
 	}
 	res := m.Run(context.Background(), "key-1", nil)
 	fmt.Println(res.Status, res.Output, res.StopDate.Sub(res.StartDate))
-	for _, ev := range res.History {
+	for _, ev := range res.History() {
 		fmt.Println(ev.Id, ev.PreviousEventId, ev.Type, ev.Timestamp.Format(time.DateOnly))
 	}
 	// Output:

@@ -34,10 +34,23 @@ type Result struct {
 	Status       string // SUCCEEDED, FAILED, TIMED_OUT or ABORTED
 	Output       any    // the value tree of the output, when SUCCEEDED
 	Error, Cause string
-	History      []types.HistoryEvent
 	ExecutionArn string
 	StartDate    time.Time
 	StopDate     time.Time
+
+	hist *lazyHistory
+}
+
+// History returns the execution's events as GetExecutionHistory gives
+// them. The events are built on the first call (payloads become JSON text
+// only then) and cached; it is safe to call from several goroutines. It is
+// nil when the engine discards histories (Options.DiscardHistory) or the
+// execution never started.
+func (r *Result) History() []types.HistoryEvent {
+	if r == nil || r.hist == nil {
+		return nil
+	}
+	return r.hist.get()
 }
 
 // Execution is one run of a Machine.
@@ -212,6 +225,7 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		x.hist.limit = 0
 	}
 	x.hist.discard = e.opts.DiscardHistory
+	x.hist.base = x.start
 	x.hist.exceeded = func() {
 		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
 			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
@@ -291,7 +305,9 @@ func (x *Execution) finish(t *thread, out any, err error) {
 		t.emit(event{typ: types.HistoryEventTypeExecutionSucceeded, output: out, hasOutput: true})
 	}
 	res.StopDate = x.run.now()
-	res.History = x.hist.build()
+	if !x.hist.discard {
+		res.hist = &lazyHistory{h: &x.hist, n: x.hist.count()}
+	}
 	x.result = res
 	x.tokMu.Lock()
 	for _, tok := range x.tokens {
@@ -332,7 +348,7 @@ func (t *thread) emit(e event) {
 	}
 	e.ts = t.x.run.now()
 	e.prev = t.prev
-	t.prev = t.x.hist.add(e)
+	t.prev = t.x.hist.add(&e)
 }
 
 func (t *thread) now() time.Time { return t.x.run.now() }
@@ -395,13 +411,13 @@ func (t *thread) contextObject(n *node) map[string]any {
 // enter records a state's entry.
 func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
 	t.entered = t.now()
-	t.emit(event{typ: typ, name: n.name, input: input, hasInput: true})
+	t.emit(event{typ: typ, name: &n.name, input: input, hasInput: true})
 	t.enteredID = t.prev
 }
 
 // exit applies Assign (already evaluated into vars) and records the exit.
 func (t *thread) exit(n *node, typ types.HistoryEventType, output any, assigned map[string]any) {
-	t.emit(event{typ: typ, name: n.name, output: output, hasOutput: true, assigned: assigned})
+	t.emit(event{typ: typ, name: &n.name, output: output, hasOutput: true, assigned: assigned})
 }
 
 // assign evaluates n's Assign against v ($ as AWS documents for the state

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"reflect"
 	"sync"
 	"time"
@@ -12,15 +13,14 @@ import (
 // MaxHistoryEvents is AWS's hard quota of events in one execution history.
 const MaxHistoryEvents = 25000
 
-// event is a history event as the engine records it: payloads stay value
-// trees (shared with the running states, never copied) and become JSON text
-// only when the history is built, once, at the end of the execution.
+// event is what a state hands to thread.emit: every field any event type
+// may carry. It lives on the stack; the history keeps a compact rec.
 type event struct {
 	typ  types.HistoryEventType
 	ts   time.Time
 	prev int64
 
-	name         string
+	name         *string // points into the compiled node: no copy
 	input        any
 	output       any
 	hasInput     bool
@@ -41,14 +41,69 @@ type event struct {
 	assigned     map[string]any
 }
 
+// rec is an event as the history keeps it: 56 bytes for the events that
+// most transitions record (a state entered or exited, a Map iteration),
+// the rarely used fields behind a pointer. Payloads stay value trees,
+// shared with the running states and never copied; they become JSON text
+// only when someone reads Result.History.
+type rec struct {
+	off     int64 // nanoseconds since the execution started
+	prev    int64
+	payload any // the input (flagInput) or the output (flagOutput)
+	name    *string
+	detail  *recDetail
+	index   int32 // a Map iteration's index, or a MapStateStarted's length
+	kind    uint8 // index in eventTypes
+	flags   uint8
+}
+
+const (
+	flagInput = 1 << iota
+	flagOutput
+	flagErr
+	flagTime // the timestamp is detail.ts: too far from the start for off
+)
+
+// recDetail holds the fields of task, failure and start events.
+type recDetail struct {
+	ts           time.Time
+	errName      string
+	cause        string
+	resource     string
+	resourceType string
+	region       string
+	params       any
+	timeout      *int64
+	heartbeat    *int64
+	roleArn      string
+	mapRunArn    string
+	assigned     map[string]any
+}
+
+// eventTypes numbers the SDK's event types, so that a rec stores one byte.
+var eventTypes, eventKinds = func() ([]types.HistoryEventType, map[types.HistoryEventType]uint8) {
+	all := types.HistoryEventType("").Values()
+	if len(all) > 255 {
+		panic("engine: more than 255 history event types")
+	}
+	kinds := make(map[types.HistoryEventType]uint8, len(all))
+	list := make([]types.HistoryEventType, 1, len(all)+1) // kind 0: unknown
+	for _, t := range all {
+		kinds[t] = uint8(len(list))
+		list = append(list, t)
+	}
+	return list, kinds
+}()
+
 // history is the event log of one execution. Ids are positions in events
 // plus one, so they are contiguous by construction.
 type history struct {
 	mu sync.Mutex
-	// chunks hold the events in fixed-size blocks, so that a long history
-	// never copies its events to grow.
-	chunks   [][]event
+	// chunks hold the events in blocks, so that a long history never
+	// copies its events to grow.
+	chunks   [][]rec
 	n        int
+	base     time.Time // the execution's start: offsets count from here
 	limit    int
 	discard  bool   // count events for the quota but keep none
 	exceeded func() // called once when the quota is reached
@@ -60,7 +115,7 @@ const chunkSize = 1024
 // add appends e and returns its id. When the quota is reached, the event is
 // dropped, exceeded is called (it fails the execution), and the returned id
 // is the last one recorded.
-func (h *history) add(e event) int64 {
+func (h *history) add(e *event) int64 {
 	h.mu.Lock()
 	if h.limit > 0 && h.n >= h.limit-1 && !terminal(e.typ) {
 		over := h.over
@@ -76,15 +131,82 @@ func (h *history) add(e event) int64 {
 		if len(h.chunks) == 0 || len(h.chunks[len(h.chunks)-1]) == cap(h.chunks[len(h.chunks)-1]) {
 			// Small executions stay small: chunks grow 32, 32, 64, ... up
 			// to chunkSize events.
-			h.chunks = append(h.chunks, make([]event, 0, min(chunkSize, max(32, h.n))))
+			h.chunks = append(h.chunks, make([]rec, 0, min(chunkSize, max(32, h.n))))
 		}
 		c := &h.chunks[len(h.chunks)-1]
-		*c = append(*c, e)
+		*c = append(*c, h.compact(e))
 	}
 	h.n++
 	id := int64(h.n)
 	h.mu.Unlock()
 	return id
+}
+
+// compact turns e into a rec; only events with task, failure or start
+// fields allocate.
+func (h *history) compact(e *event) rec {
+	r := rec{prev: e.prev, name: e.name, kind: eventKinds[e.typ]}
+	if d := e.ts.Sub(h.base); d > math.MinInt64 && d < math.MaxInt64 {
+		r.off = int64(d)
+	} else {
+		r.flags |= flagTime
+	}
+	switch {
+	case e.hasInput:
+		r.flags |= flagInput
+		r.payload = e.input
+	case e.hasOutput:
+		r.flags |= flagOutput
+		r.payload = e.output
+	}
+	if e.hasErr {
+		r.flags |= flagErr
+	}
+	r.index = e.index
+	if e.length != 0 {
+		r.index = e.length
+	}
+	if r.flags&flagTime != 0 || e.errName != "" || e.cause != "" || e.resource != "" || e.resourceType != "" ||
+		e.region != "" || e.params != nil || e.timeout != nil || e.heartbeat != nil || e.roleArn != "" ||
+		e.mapRunArn != "" || len(e.assigned) > 0 {
+		r.detail = &recDetail{ts: e.ts, errName: e.errName, cause: e.cause, resource: e.resource,
+			resourceType: e.resourceType, region: e.region, params: e.params, timeout: e.timeout,
+			heartbeat: e.heartbeat, roleArn: e.roleArn, mapRunArn: e.mapRunArn, assigned: e.assigned}
+	}
+	return r
+}
+
+// event expands r back into the event it was made from.
+func (h *history) event(r *rec) event {
+	e := event{typ: eventTypes[r.kind], prev: r.prev, index: r.index, length: r.index,
+		hasInput: r.flags&flagInput != 0, hasOutput: r.flags&flagOutput != 0, hasErr: r.flags&flagErr != 0}
+	e.name = r.name
+	if e.hasInput {
+		e.input = r.payload
+	} else if e.hasOutput {
+		e.output = r.payload
+	}
+	if d := r.detail; d != nil {
+		e.errName, e.cause, e.resource, e.resourceType, e.region = d.errName, d.cause, d.resource, d.resourceType, d.region
+		e.params, e.timeout, e.heartbeat, e.roleArn, e.mapRunArn, e.assigned = d.params, d.timeout, d.heartbeat, d.roleArn, d.mapRunArn, d.assigned
+	}
+	if r.flags&flagTime != 0 {
+		e.ts = r.detail.ts
+	} else {
+		e.ts = h.base.Add(time.Duration(r.off))
+	}
+	return e
+}
+
+// count is the number of events kept.
+func (h *history) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.chunks {
+		n += len(c)
+	}
+	return n
 }
 
 func (h *history) last() int64 {
@@ -139,8 +261,33 @@ func (c *marshalCache) str(v any) *string {
 
 func ptr[T any](v T) *T { return &v }
 
-// build turns the log into the events of GetExecutionHistory.
-func (h *history) build() []types.HistoryEvent {
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// lazyHistory is a finished execution's history, built into SDK events
+// on first read (Result.History) and cached.
+type lazyHistory struct {
+	once   sync.Once
+	h      *history
+	n      int // events recorded when the execution ended
+	events []types.HistoryEvent
+}
+
+func (l *lazyHistory) get() []types.HistoryEvent {
+	l.once.Do(func() {
+		l.events = l.h.build(l.n)
+		l.h = nil
+	})
+	return l.events
+}
+
+// build turns the first n events of the log into the events of
+// GetExecutionHistory.
+func (h *history) build(n int) []types.HistoryEvent {
 	h.mu.Lock()
 	chunks := h.chunks
 	total := 0
@@ -148,20 +295,30 @@ func (h *history) build() []types.HistoryEvent {
 		total += len(c)
 	}
 	h.mu.Unlock()
+	total = min(total, n)
 	if total == 0 {
 		return nil
 	}
 	c := &marshalCache{m: map[[2]uintptr]*string{}}
 	notTruncated := &types.HistoryEventExecutionDataDetails{Truncated: false}
 	out := make([]types.HistoryEvent, total)
-	var evs []*event
+	i := -1
 	for ci := range chunks {
 		for j := range chunks[ci] {
-			evs = append(evs, &chunks[ci][j])
+			if i++; i >= total {
+				return out
+			}
+			out[i] = h.historyEvent(c, notTruncated, i, &chunks[ci][j])
 		}
 	}
-	for i := range out {
-		e := evs[i]
+	return out
+}
+
+// historyEvent builds the SDK event of r, the event with id i+1.
+func (h *history) historyEvent(c *marshalCache, notTruncated *types.HistoryEventExecutionDataDetails, i int, r *rec) types.HistoryEvent {
+	{
+		ev := h.event(r)
+		e := &ev
 		ts := e.ts
 		he := types.HistoryEvent{Id: int64(i + 1), PreviousEventId: e.prev, Timestamp: &ts, Type: e.typ}
 		var in, outp, errp, causep *string
@@ -212,7 +369,7 @@ func (h *history) build() []types.HistoryEvent {
 		case types.HistoryEventTypeMapIterationStarted, types.HistoryEventTypeMapIterationSucceeded,
 			types.HistoryEventTypeMapIterationFailed, types.HistoryEventTypeMapIterationAborted:
 			he.MapIterationStartedEventDetails = nil
-			d := &types.MapIterationEventDetails{Name: ptr(e.name), Index: e.index}
+			d := &types.MapIterationEventDetails{Name: ptr(deref(e.name)), Index: e.index}
 			switch e.typ {
 			case types.HistoryEventTypeMapIterationStarted:
 				he.MapIterationStartedEventDetails = d
@@ -229,9 +386,9 @@ func (h *history) build() []types.HistoryEvent {
 			he.MapRunFailedEventDetails = &types.MapRunFailedEventDetails{Error: errp, Cause: causep}
 		default:
 			if e.hasInput {
-				he.StateEnteredEventDetails = &types.StateEnteredEventDetails{Name: ptr(e.name), Input: in, InputDetails: notTruncated}
+				he.StateEnteredEventDetails = &types.StateEnteredEventDetails{Name: ptr(deref(e.name)), Input: in, InputDetails: notTruncated}
 			} else if e.hasOutput {
-				d := &types.StateExitedEventDetails{Name: ptr(e.name), Output: outp, OutputDetails: notTruncated}
+				d := &types.StateExitedEventDetails{Name: ptr(deref(e.name)), Output: outp, OutputDetails: notTruncated}
 				if len(e.assigned) > 0 {
 					d.AssignedVariables = map[string]string{}
 					for k, v := range e.assigned {
@@ -242,9 +399,8 @@ func (h *history) build() []types.HistoryEvent {
 				he.StateExitedEventDetails = d
 			}
 		}
-		out[i] = he
+		return he
 	}
-	return out
 }
 
 func eventSubmitted(ts *taskState, out any) event {

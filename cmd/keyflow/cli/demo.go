@@ -58,7 +58,7 @@ func demo(ctx context.Context, w io.Writer) error {
 		}
 		virtual := res.StopDate.Sub(res.StartDate)
 		fmt.Fprintf(w, "%-40s %-9s %4d events  %s of workflow time in %s\n",
-			label, res.Status, len(res.History), humanDuration(virtual), took.Round(time.Microsecond))
+			label, res.Status, len(res.History()), humanDuration(virtual), took.Round(time.Microsecond))
 		if res.Status == "SUCCEEDED" {
 			out, _ := data.Marshal(res.Output)
 			fmt.Fprintf(w, "    output: %s\n", out)

@@ -161,7 +161,7 @@ func resultLine(r *engine.Result) ([]byte, error) {
 }
 
 func writeHistory(file string, r *engine.Result) error {
-	b, err := sfnjson.Marshal(struct{ Events any }{r.History})
+	b, err := sfnjson.Marshal(struct{ Events any }{r.History()})
 	if err != nil {
 		return err
 	}
