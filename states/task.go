@@ -92,6 +92,11 @@ func (v *validator) credentials(ptr string, ql QueryLanguage, c any) {
 // It does not check that the resource exists: the engine does that when it
 // binds handlers.
 func validARN(s string) bool {
+	// A whole "${Name}" is a CloudFormation DefinitionSubstitutions
+	// placeholder: AWS puts the ARN in before it validates the definition.
+	if strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") && !strings.ContainsAny(s[2:len(s)-1], "${}") {
+		return true
+	}
 	parts := strings.SplitN(s, ":", 6)
 	return len(parts) == 6 && parts[0] == "arn" && parts[1] != "" && parts[2] != "" && parts[5] != ""
 }
