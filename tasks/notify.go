@@ -75,6 +75,8 @@ var notifyEvents = map[string]string{
 	"Quarantined":        "the user was quarantined",
 	"QuarantineRejected": "quarantine of the user was rejected",
 	"Released":           "the user was released from quarantine",
+	"ApprovalRequested":  "an approver's decision is requested (see the detail for how to answer)",
+	"WorkflowFailed":     "a keyflow workflow failed and needs attention",
 }
 
 // Handle implements the handler.
