@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -106,12 +107,32 @@ var (
 	_ stsAPI = (*STS)(nil)
 )
 
+type orgAPI interface {
+	DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
+	ListRoots(context.Context, *organizations.ListRootsInput, ...func(*organizations.Options)) (*organizations.ListRootsOutput, error)
+	CreateOrganizationalUnit(context.Context, *organizations.CreateOrganizationalUnitInput, ...func(*organizations.Options)) (*organizations.CreateOrganizationalUnitOutput, error)
+	ListOrganizationalUnitsForParent(context.Context, *organizations.ListOrganizationalUnitsForParentInput, ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error)
+	ListAccountsForParent(context.Context, *organizations.ListAccountsForParentInput, ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error)
+	ListAccounts(context.Context, *organizations.ListAccountsInput, ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error)
+	ListParents(context.Context, *organizations.ListParentsInput, ...func(*organizations.Options)) (*organizations.ListParentsOutput, error)
+	MoveAccount(context.Context, *organizations.MoveAccountInput, ...func(*organizations.Options)) (*organizations.MoveAccountOutput, error)
+}
+
+var (
+	_ orgAPI = (*organizations.Client)(nil)
+	_ orgAPI = (*Organizations)(nil)
+)
+
 type target struct {
 	iam  iamAPI
 	sm   smAPI
 	sns  snsAPI
 	sts  stsAPI
+	org  orgAPI
 	memo map[string]string // values a step leaves for the next (key ids, ARNs)
+	// addAccount puts a new member account at the root: CreateAccount on
+	// moto, AddAccount on the sandbox (which has no CreateAccount).
+	addAccount func(ctx context.Context, name string) (string, error)
 }
 
 type dualStep struct {
@@ -138,6 +159,9 @@ func code(err error) string {
 // upper-case letters or digits: moto draws from [A-Z0-9], the sandbox from
 // the base32 alphabet [A-Z2-7] that real key ids use, a subset.
 var (
+	orgIDShape  = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	rootIDShape = regexp.MustCompile(`^r-[a-z0-9]{4,32}$`)
+	ouIDShape   = regexp.MustCompile(`^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
 	akiaShape = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
 	akia      = func(s string) bool { return akiaShape.MatchString(s) }
 	secret40  = func(s string) bool { return secretPattern.MatchString(s) }
@@ -587,6 +611,100 @@ func dualSteps() []dualStep {
 			return fmt.Sprint(strings.HasPrefix(aws.ToString(c.AccessKeyId), "ASIA"), len(aws.ToString(c.AccessKeyId)), len(aws.ToString(c.SecretAccessKey)),
 				aws.ToString(c.SessionToken) != "", c.Expiration != nil, aws.ToString(out.AssumedRoleUser.Arn))
 		}},
+		// --- Organizations ---
+		{name: "DescribeOrganization", run: func(ctx context.Context, x *target) string {
+			out, err := x.org.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+			if err != nil {
+				return code(err)
+			}
+			o := out.Organization
+			return fmt.Sprint(o.FeatureSet, " ", aws.ToString(o.MasterAccountId), " ", orgIDShape.MatchString(aws.ToString(o.Id)))
+		}},
+		{name: "OUs", run: func(ctx context.Context, x *target) string {
+			roots, err := x.org.ListRoots(ctx, &organizations.ListRootsInput{})
+			if err != nil {
+				return code(err)
+			}
+			root := aws.ToString(roots.Roots[0].Id)
+			x.memo["root"] = root
+			r := []string{fmt.Sprint(len(roots.Roots), rootIDShape.MatchString(root))}
+			prod, err := x.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: s(root), Name: s("Prod")})
+			if err != nil {
+				return code(err)
+			}
+			x.memo["prod"] = aws.ToString(prod.OrganizationalUnit.Id)
+			web, err := x.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: prod.OrganizationalUnit.Id, Name: s("Web")})
+			if err != nil {
+				return code(err)
+			}
+			x.memo["web"] = aws.ToString(web.OrganizationalUnit.Id)
+			r = append(r, fmt.Sprint(ouIDShape.MatchString(x.memo["web"])))
+			_, err = x.org.CreateOrganizationalUnit(ctx, &organizations.CreateOrganizationalUnitInput{ParentId: s(root), Name: s("Dev")})
+			r = append(r, code(err))
+			for _, parent := range []string{root, x.memo["prod"]} {
+				ous, err := x.org.ListOrganizationalUnitsForParent(ctx, &organizations.ListOrganizationalUnitsForParentInput{ParentId: s(parent)})
+				if err != nil {
+					return code(err)
+				}
+				var names []string
+				for _, ou := range ous.OrganizationalUnits {
+					names = append(names, aws.ToString(ou.Name))
+				}
+				sort.Strings(names)
+				r = append(r, fmt.Sprint(names))
+			}
+			_, err = x.org.ListOrganizationalUnitsForParent(ctx, &organizations.ListOrganizationalUnitsForParentInput{ParentId: s("ou-abcd-abcdefgh")})
+			r = append(r, code(err))
+			return strings.Join(r, " ")
+		}},
+		{name: "accounts", run: func(ctx context.Context, x *target) string {
+			var ids []string
+			for _, n := range []string{"web-prod", "web-prod-2"} {
+				id, err := x.addAccount(ctx, n)
+				if err != nil {
+					return code(err)
+				}
+				ids = append(ids, id)
+			}
+			r := []string{}
+			_, err := x.org.MoveAccount(ctx, &organizations.MoveAccountInput{AccountId: s(ids[0]), SourceParentId: s(x.memo["root"]), DestinationParentId: s(x.memo["web"])})
+			r = append(r, code(err))
+			for _, parent := range []string{x.memo["root"], x.memo["web"]} {
+				out, err := x.org.ListAccountsForParent(ctx, &organizations.ListAccountsForParentInput{ParentId: s(parent)})
+				if err != nil {
+					return code(err)
+				}
+				r = append(r, fmt.Sprint(len(out.Accounts)))
+			}
+			for _, child := range []string{ids[0], x.memo["prod"]} {
+				out, err := x.org.ListParents(ctx, &organizations.ListParentsInput{ChildId: s(child)})
+				if err != nil {
+					return code(err)
+				}
+				r = append(r, string(out.Parents[0].Type))
+			}
+			pages, n := 0, 0
+			p := organizations.NewListAccountsPaginator(x.org, &organizations.ListAccountsInput{MaxResults: aws.Int32(1)})
+			for p.HasMorePages() && pages < 10 {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					return code(err)
+				}
+				pages++
+				for _, a := range out.Accounts {
+					n++
+					if a.Status != "ACTIVE" {
+						r = append(r, "status="+string(a.Status))
+					}
+				}
+			}
+			r = append(r, fmt.Sprint("pages=", pages, " accounts=", n))
+			return strings.Join(r, " ")
+		}},
+		{name: "ListParents unknown account", gap: "moto 5.2.1 answers AccountNotFoundException; the ListParents API reference lists ChildNotFoundException, which the sandbox returns", run: func(ctx context.Context, x *target) string {
+			_, err := x.org.ListParents(ctx, &organizations.ListParentsInput{ChildId: s("999999999999")})
+			return code(err)
+		}},
 		{name: "AssumeRole unknown role", gap: "moto lets any role be assumed; the sandbox (like AWS) denies a role that does not exist or does not trust the caller", run: func(ctx context.Context, x *target) string {
 			_, err := x.sts.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: s("arn:aws:iam::123456789012:role/NoSuchRole"), RoleSessionName: s("keyflow")})
 			return code(err)
@@ -676,14 +794,30 @@ func TestDualRunAgainstMoto(t *testing.T) {
 			return aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", Source: "test"}, nil
 		}),
 	}
-	moto := &target{iam: iam.NewFromConfig(cfg), sm: sm.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), memo: map[string]string{}}
+	orgs := organizations.NewFromConfig(cfg)
+	_, err := orgs.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: "ALL"})
+	require.NoError(t, err)
+	moto := &target{iam: iam.NewFromConfig(cfg), sm: sm.NewFromConfig(cfg), sns: sns.NewFromConfig(cfg), sts: sts.NewFromConfig(cfg), org: orgs, memo: map[string]string{},
+		addAccount: func(ctx context.Context, name string) (string, error) {
+			out, err := orgs.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String(name), Email: aws.String(name + "@example.com")})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.CreateAccountStatus.AccountId), nil
+		}}
 
-	// moto's default account is 123456789012; the sandbox plays the same
-	// account, a member of its Organization with keyflow's role.
-	s, _ := newSandbox(t)
-	require.NoError(t, s.AddAccount(acct, "moto-twin", "Dev"))
+	// moto's default account is 123456789012, the management account of the
+	// Organization it creates; the sandbox plays the same account.
+	s, err := New(Options{Now: (&fakeClock{t: t0}).Now, ManagementAccount: acct})
+	require.NoError(t, err)
 	require.NoError(t, s.RegisterRole(acct, "KeyflowMemberRole"))
-	box := &target{iam: s.IAM(acct), sm: s.SecretsManager(acct), sns: s.SNS(acct), sts: s.STS(acct), memo: map[string]string{}}
+	next := 222222222220
+	box := &target{iam: s.IAM(acct), sm: s.SecretsManager(acct), sns: s.SNS(acct), sts: s.STS(acct), org: s.Organizations(), memo: map[string]string{},
+		addAccount: func(_ context.Context, name string) (string, error) {
+			next++
+			id := fmt.Sprint(next)
+			return id, s.AddAccount(id, name)
+		}}
 
 	for _, st := range dualSteps() {
 		t.Run(st.name, func(t *testing.T) {

@@ -342,3 +342,59 @@ func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListP
 	})
 	return out, fail("Organizations", "ListParents", err)
 }
+
+// CreateOrganizationalUnit creates an OU under a root or OU.
+func (c *Organizations) CreateOrganizationalUnit(ctx context.Context, in *organizations.CreateOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.CreateOrganizationalUnitOutput, error) {
+	var out *organizations.CreateOrganizationalUnitOutput
+	err := c.s.write(ctx, func() error {
+		if err := required("CreateOrganizationalUnitInput", param{"Name", in.Name != nil}, param{"ParentId", in.ParentId != nil}); err != nil {
+			return err
+		}
+		if !c.parentExists(*in.ParentId) {
+			return &orgtypes.ParentNotFoundException{Message: msg("We can't find a root or OU with the ParentId that you specified.")}
+		}
+		if *in.Name == "" || len(*in.Name) > 128 {
+			return &orgtypes.InvalidInputException{Message: msg("You provided a value that does not match the required pattern."), Reason: orgtypes.InvalidInputExceptionReasonInvalidPattern}
+		}
+		for _, ou := range c.s.org.ous {
+			if ou.Parent == *in.ParentId && ou.Name == *in.Name {
+				return &orgtypes.DuplicateOrganizationalUnitException{Message: msg("An OU with the same name already exists.")}
+			}
+		}
+		ou := &orgUnit{ID: "ou-" + c.s.org.RootID[2:] + "-" + stableID(8, lowerAlnum, *in.ParentId, *in.Name), Name: *in.Name, Parent: *in.ParentId}
+		c.s.org.ous[ou.ID] = ou
+		c.s.touch("", kindOU, ou.ID)
+		out = &organizations.CreateOrganizationalUnitOutput{OrganizationalUnit: &orgtypes.OrganizationalUnit{Id: aws.String(ou.ID), Name: aws.String(ou.Name), Arn: aws.String(c.arn("ou", ou.ID))}}
+		return nil
+	})
+	return out, fail("Organizations", "CreateOrganizationalUnit", err)
+}
+
+// MoveAccount moves an account from its parent to another root or OU.
+func (c *Organizations) MoveAccount(ctx context.Context, in *organizations.MoveAccountInput, _ ...func(*organizations.Options)) (*organizations.MoveAccountOutput, error) {
+	err := c.s.write(ctx, func() error {
+		if err := required("MoveAccountInput", param{"AccountId", in.AccountId != nil}, param{"DestinationParentId", in.DestinationParentId != nil}, param{"SourceParentId", in.SourceParentId != nil}); err != nil {
+			return err
+		}
+		a := c.s.org.accounts[*in.AccountId]
+		if a == nil {
+			return &orgtypes.AccountNotFoundException{Message: msg("You specified an account that doesn't exist.")}
+		}
+		if !c.parentExists(*in.SourceParentId) {
+			return &orgtypes.SourceParentNotFoundException{Message: msg("We can't find a source root or OU with the ParentId that you specified.")}
+		}
+		if !c.parentExists(*in.DestinationParentId) {
+			return &orgtypes.DestinationParentNotFoundException{Message: msg("We can't find a destination root or OU with the ParentId that you specified.")}
+		}
+		if a.Parent != *in.SourceParentId {
+			return &orgtypes.AccountNotFoundException{Message: msg("You specified an account that doesn't exist.")}
+		}
+		a.Parent = *in.DestinationParentId
+		c.s.touch("", kindOrgAccount, a.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, fail("Organizations", "MoveAccount", err)
+	}
+	return &organizations.MoveAccountOutput{}, nil
+}
