@@ -162,9 +162,9 @@ var (
 	orgIDShape  = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	rootIDShape = regexp.MustCompile(`^r-[a-z0-9]{4,32}$`)
 	ouIDShape   = regexp.MustCompile(`^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
-	akiaShape = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
-	akia      = func(s string) bool { return akiaShape.MatchString(s) }
-	secret40  = func(s string) bool { return secretPattern.MatchString(s) }
+	akiaShape   = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
+	akia        = func(s string) bool { return akiaShape.MatchString(s) }
+	secret40    = func(s string) bool { return secretPattern.MatchString(s) }
 )
 
 func dualSteps() []dualStep {
