@@ -189,3 +189,15 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 16, created, "two keys for each of eight users, never a third")
 }
+
+// TestWriteFailureSurfaces: when the database refuses a write the call
+// returns the error instead of pretending the change is durable.
+func TestWriteFailureSurfaces(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "f.db"))
+	s, err := New(Options{DB: db})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	_, err = s.IAM(acct).CreateUser(context.Background(), &iam.CreateUserInput{UserName: aws.String("alice")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sandbox: save")
+}
