@@ -335,6 +335,82 @@ func template(ptr, field string, v any) (*payload.Template, error) {
 	return t, nil
 }
 
+// parameters is a compiled Parameters field. readsInput: some path or
+// intrinsic argument of it reads the state's input ("$..."), which AWS
+// refuses to apply to a null input.
+type parameters struct {
+	tmpl       *payload.Template
+	readsInput bool
+}
+
+// compileParameters compiles an optional Parameters field.
+func compileParameters(ptr string, v any) (*parameters, error) {
+	t, err := template(ptr, "Parameters", v)
+	if t == nil || err != nil {
+		return nil, err
+	}
+	return &parameters{tmpl: t, readsInput: readsInput(v)}, nil
+}
+
+// eval evaluates the parameters on the effective input eff. As on AWS, a
+// path applied to a null input fails: "Unable to apply Path
+// transformation to null or empty input." (runtimeCause prefixes the state).
+func (p *parameters) eval(t *thread, n *node, eff any) (any, error) {
+	if eff == nil && p.readsInput {
+		return nil, fail(failure.Runtime, "Unable to apply Path transformation to null or empty input.")
+	}
+	return p.tmpl.Eval(t.scope(n, eff))
+}
+
+// readsInput reports whether a payload template reads "$" (the input):
+// the value of a key ending in ".$" that is a path rooted at "$", or an
+// intrinsic call with such an argument. "$$" (the context object) and
+// "$name" (a variable) do not count.
+func readsInput(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if s, ok := x.(string); ok && strings.HasSuffix(k, ".$") {
+				if pathReadsInput(s) {
+					return true
+				}
+			} else if readsInput(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if readsInput(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pathReadsInput finds a "$" that starts an input path in s: not part of
+// "$$", not followed by a variable name, not inside a quoted string.
+func pathReadsInput(s string) bool {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '\'':
+			quoted = !quoted
+		case c == '$' && !quoted:
+			if i+1 < len(s) && s[i+1] == '$' {
+				i++
+				continue
+			}
+			if i+1 == len(s) || s[i+1] == '.' || s[i+1] == '[' || s[i+1] == ',' || s[i+1] == ')' || s[i+1] == ' ' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // checkPayload enforces the 256 KiB quota on a state's input, output or
 // task result.
 func checkPayload(v any, what string) error {

@@ -574,3 +574,64 @@ func TestStartExecutionSync(t *testing.T) {
 		t.Errorf("took %v, want the child's minute", got)
 	}
 }
+
+// TestParametersOnNullInput: AWS fails a Parameters path applied to a null
+// input ("Unable to apply Path transformation to null or empty input."),
+// whether the path is a field's value or an intrinsic's argument; fields
+// that read only the context object, variables or literals still work.
+func TestParametersOnNullInput(t *testing.T) {
+	const cause = "Unable to apply Path transformation to null or empty input."
+	for _, tc := range []struct {
+		name, params string
+		ok           bool
+	}{
+		{"path", `{"x.$": "$.a"}`, false},
+		{"root", `{"x.$": "$"}`, false},
+		{"intrinsic argument", `{"x.$": "States.Format('{}', $.a)"}`, false},
+		{"nested", `{"o": {"x.$": "$"}}`, false},
+		{"context object", `{"x.$": "$$.State.Name"}`, true},
+		{"dollar inside a literal", `{"x.$": "States.Format('$ {}', $$.State.Name)"}`, true},
+		{"static", `{"x": "$.a"}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := machine(t, engine.Options{}, `{"StartAt": "A", "States": {
+				"A": {"Type": "Pass", "InputPath": "$.n", "Next": "B"},
+				"B": {"Type": "Pass", "Parameters": `+tc.params+`, "End": true}}}`)
+			res := run(t, m, `{"n": null}`)
+			if tc.ok {
+				if res.Status != engine.StatusSucceeded {
+					t.Fatalf("status %s: %s: %s", res.Status, res.Error, res.Cause)
+				}
+				return
+			}
+			if res.Status != engine.StatusFailed || res.Error != "States.Runtime" || !strings.HasSuffix(res.Cause, cause) {
+				t.Fatalf("status %s: %s: %q, want States.Runtime ending %q", res.Status, res.Error, res.Cause, cause)
+			}
+		})
+	}
+}
+
+// TestHistoryReadConcurrently: Result.History is built once, on first
+// read, and may be read from many goroutines at once.
+func TestHistoryReadConcurrently(t *testing.T) {
+	m := machine(t, engine.Options{}, `{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}`)
+	res := run(t, m, `{"k": 1}`)
+	var wg sync.WaitGroup
+	lens := make([]int, 8)
+	for i := range lens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lens[i] = len(res.History())
+		}()
+	}
+	wg.Wait()
+	for _, n := range lens {
+		if n != 6 {
+			t.Fatalf("history lengths %v, want 6 each", lens)
+		}
+	}
+	if &res.History()[0] != &res.History()[0] {
+		t.Error("History is built again on each call")
+	}
+}

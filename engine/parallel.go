@@ -16,7 +16,7 @@ import (
 // to fail stops the others and its error becomes the state's.
 type parallelState struct {
 	branches []*program
-	params   *payload.Template
+	params   *parameters
 	selector *payload.Template
 	rp       resultPath
 	g        *guard
@@ -40,7 +40,7 @@ func (c *compiler) parallel(ptr string, n *node, s *states.Parallel, depth int) 
 		}
 		p.branches = append(p.branches, prog)
 	}
-	if p.params, err = template(ptr, "Parameters", s.Parameters); err != nil {
+	if p.params, err = compileParameters(ptr, s.Parameters); err != nil {
 		return nil, err
 	}
 	if p.selector, err = template(ptr, "ResultSelector", s.ResultSelector); err != nil {
@@ -79,7 +79,7 @@ func (p *parallelState) attempt(t *thread, n *node, input any) (any, error) {
 		return nil, err
 	}
 	if p.params != nil {
-		if eff, err = p.params.Eval(t.scope(n, eff)); err != nil {
+		if eff, err = p.params.eval(t, n, eff); err != nil {
 			return nil, err
 		}
 	}

@@ -3,12 +3,11 @@ package engine
 import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/keyflow/keyflow/states"
-	"github.com/keyflow/keyflow/states/payload"
 )
 
 // passState passes its input, its Parameters or its Result to its output.
 type passState struct {
-	params    *payload.Template
+	params    *parameters
 	result    any
 	hasResult bool
 	rp        resultPath
@@ -17,7 +16,7 @@ type passState struct {
 func (c *compiler) pass(ptr string, n *node, s *states.Pass) (impl, error) {
 	p := &passState{result: s.Result, hasResult: s.HasResult}
 	var err error
-	if p.params, err = template(ptr, "Parameters", s.Parameters); err != nil {
+	if p.params, err = compileParameters(ptr, s.Parameters); err != nil {
 		return nil, err
 	}
 	if p.rp, err = compileResultPath(s.ResultPath); err != nil {
@@ -40,7 +39,7 @@ func (p *passState) exec(t *thread, n *node, input any) (any, *node, error) {
 		return nil, nil, err
 	}
 	if p.params != nil {
-		if eff, err = p.params.Eval(t.scope(n, eff)); err != nil {
+		if eff, err = p.params.eval(t, n, eff); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -36,7 +36,7 @@ type taskState struct {
 	pattern      string // "", "sync", "sync:2", "waitForTaskToken"
 	service, api string // ResourceType and Resource of the history events
 	handler      Handler
-	params       *payload.Template
+	params       *parameters
 	selector     *payload.Template
 	rp           resultPath
 	g            *guard
@@ -51,7 +51,7 @@ type taskState struct {
 func (c *compiler) task(ptr string, n *node, s *states.Task) (impl, error) {
 	ts := &taskState{resource: s.Resource}
 	var err error
-	if ts.params, err = template(ptr, "Parameters", s.Parameters); err != nil {
+	if ts.params, err = compileParameters(ptr, s.Parameters); err != nil {
 		return nil, err
 	}
 	if ts.selector, err = template(ptr, "ResultSelector", s.ResultSelector); err != nil {
@@ -273,7 +273,7 @@ func (ts *taskState) attempt(t *thread, n *node, input any) (any, error) {
 	}
 	params := eff
 	if ts.params != nil {
-		if params, err = ts.params.Eval(t.scope(n, eff)); err != nil {
+		if params, err = ts.params.eval(t, n, eff); err != nil {
 			return nil, err
 		}
 	}
