@@ -1,0 +1,118 @@
+package cfn
+
+import (
+	"slices"
+	"strings"
+)
+
+// Intrinsic functions as JSON objects, for the fields goformation types as
+// interface{} (policy documents, definitions' substitutions, event
+// patterns). Fields it types as string take goformation's own encoded
+// helpers; render turns both into the same JSON.
+func ref(name string) map[string]any { return map[string]any{"Ref": name} }
+func sub(s string) map[string]any    { return map[string]any{"Fn::Sub": s} }
+func getAtt(resource, attr string) map[string]any {
+	return map[string]any{"Fn::GetAtt": []any{resource, attr}}
+}
+func ifCond(cond string, yes, no any) map[string]any {
+	return map[string]any{"Fn::If": []any{cond, yes, no}}
+}
+
+var noValue = ref("AWS::NoValue")
+
+// statement is one IAM policy statement. Action is always a list of exact
+// action names: a wildcard action is what this package exists to avoid.
+type statement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal any            `json:"Principal,omitempty"`
+	Action    []string       `json:"Action"`
+	Resource  any            `json:"Resource,omitempty"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+func allow(sid string, actions []string, resources ...any) statement {
+	var r any = resources
+	if len(resources) == 1 {
+		r = resources[0]
+	}
+	return statement{Sid: sid, Effect: "Allow", Action: sortedCopy(actions), Resource: r}
+}
+
+func document(statements ...any) map[string]any {
+	return map[string]any{"Version": "2012-10-17", "Statement": statements}
+}
+
+// trust lets one AWS service assume a role, only on behalf of this account
+// (the confused-deputy guard AWS recommends for service roles).
+func trust(service string) map[string]any {
+	return document(statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": service},
+		Action:    []string{"sts:AssumeRole"},
+		Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": ref("AWS::AccountId")}},
+	})
+}
+
+func service(action string) string {
+	s, _, _ := strings.Cut(action, ":")
+	return s
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return slices.Compact(c)
+}
+
+// Resource patterns the handlers' actions are scoped to.
+var (
+	// usersInAccount: every IAM action of a handler acts on (or lists) IAM
+	// users, and only users: iam:CreateAccessKey on a role is impossible
+	// with this resource.
+	usersInAccount = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*")
+	// userSecrets are the secrets tasks.DefaultSecretName names
+	// (Account_<id>_User_<name>_AccessKey); the trailing "*" covers both the
+	// name a DescribeSecret asks for before the secret exists and the ARN's
+	// random suffix after.
+	userSecrets = sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:Account_*_User_*_AccessKey*")
+	// memberRoles is the member role in any account: which accounts the
+	// inventory reaches is the Organization's business, and the member
+	// role's trust policy admits only this account's keyflow roles.
+	memberRoles = sub("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}")
+)
+
+// handlerStatements groups a handler's actions by the resource they are
+// scoped to.
+func handlerStatements(h Handler) []any {
+	by := map[string][]string{}
+	for _, a := range h.Actions {
+		by[service(a)] = append(by[service(a)], a)
+	}
+	var out []any
+	if a := by["iam"]; len(a) > 0 {
+		out = append(out, allow("IAMUsers", a, usersInAccount))
+	}
+	if a := by["secretsmanager"]; len(a) > 0 {
+		out = append(out, allow("UserSecrets", a, userSecrets))
+		// Secrets Manager encrypts with the stack's key on the caller's
+		// behalf: CreateSecret and PutSecretValue need GenerateDataKey,
+		// and Decrypt to check the data key, on that key only.
+		out = append(out, allow("SecretsKey", []string{"kms:Decrypt", "kms:GenerateDataKey"}, getAtt("SecretsKey", "Arn")))
+	}
+	if a := by["sns"]; len(a) > 0 {
+		out = append(out, allow("Topic", a, ref("Topic")))
+	}
+	if a := by["organizations"]; len(a) > 0 {
+		// The Organizations list calls take no resource of this
+		// account's: IAM authorizes them against "*".
+		out = append(out, allow("Organization", a, "*"))
+	}
+	if a := by["sts"]; len(a) > 0 {
+		out = append(out, allow("MemberRole", a, memberRoles))
+	}
+	// The Lambda runtime writes the function's logs to the log group the
+	// template creates; it never creates its own.
+	out = append(out, allow("Logs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, getAtt(h.Logical+"LogGroup", "Arn")))
+	return out
+}

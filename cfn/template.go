@@ -1,0 +1,642 @@
+package cfn
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/awslabs/goformation/v7/cloudformation"
+	"github.com/awslabs/goformation/v7/cloudformation/cloudtrail"
+	"github.com/awslabs/goformation/v7/cloudformation/events"
+	"github.com/awslabs/goformation/v7/cloudformation/iam"
+	"github.com/awslabs/goformation/v7/cloudformation/kms"
+	"github.com/awslabs/goformation/v7/cloudformation/lambda"
+	"github.com/awslabs/goformation/v7/cloudformation/policies"
+	"github.com/awslabs/goformation/v7/cloudformation/s3"
+	"github.com/awslabs/goformation/v7/cloudformation/scheduler"
+	"github.com/awslabs/goformation/v7/cloudformation/sns"
+	"github.com/awslabs/goformation/v7/cloudformation/stepfunctions"
+	"github.com/awslabs/goformation/v7/intrinsics"
+
+	"github.com/keyflow/keyflow/statemachines"
+	"github.com/keyflow/keyflow/states"
+)
+
+// DefaultCodeURI is the Lambda bundle that `make lambda` writes, relative
+// to the template written into dist/.
+const DefaultCodeURI = "keyflow-lambda.zip"
+
+// MemberRoleName is the role Member creates and the handlers assume; it is
+// tasks.DefaultMemberRole (a test keeps the two equal, without cfn
+// importing the handlers' runtime).
+const MemberRoleName = "KeyflowMemberRole"
+
+// rolePath puts every role of the central stack under /keyflow/, which is
+// what the member role's trust policy admits.
+const rolePath = "/keyflow/"
+
+// Options shape the central template.
+type Options struct {
+	// CodeURI is the Lambda zip as `aws cloudformation package` reads it:
+	// a path relative to the template file. DefaultCodeURI when empty.
+	CodeURI string
+	// CodeSHA256 is the zip's SHA-256, base64 (what Lambda reports as
+	// CodeSha256). Each AWS::Lambda::Version carries it, so a new zip
+	// replaces the versions (a new version is published) while the old
+	// ones are retained for the executions that still run them. Without it
+	// an update of the code alone publishes no new version.
+	CodeSHA256 string
+	// Workflows are the state machines' options; its Resources and
+	// AdminsGroup are set by the template (substitutions).
+	Workflows statemachines.Options
+}
+
+// Machine is one state machine of the central template.
+type Machine struct {
+	Workflow   string // statemachines name: "lifecycle"
+	Logical    string // "Lifecycle": LifecycleStateMachine, LifecycleStateMachineRole, ...
+	Definition *states.Definition
+}
+
+func logicalOf(workflow string) string {
+	return strings.ToUpper(workflow[:1]) + workflow[1:]
+}
+
+// Machines builds every workflow as the template embeds it: the Resources
+// are DefinitionSubstitutions placeholders, and so is the admins group, so
+// that the stack's parameter decides it.
+func Machines(o statemachines.Options) ([]Machine, error) {
+	o.Resources = statemachines.Substitutions()
+	o.AdminsGroup = "${" + subAdminsGroup + "}"
+	var out []Machine
+	for _, w := range statemachines.Names() {
+		d, err := statemachines.Build(w, o)
+		if err != nil {
+			return nil, fmt.Errorf("cfn: workflow %s: %w", w, err)
+		}
+		out = append(out, Machine{Workflow: w, Logical: logicalOf(w), Definition: d})
+	}
+	return out, nil
+}
+
+// subAdminsGroup is the substitution that puts the AdminsGroup parameter
+// into the quarantine's definition.
+const subAdminsGroup = "AdminsGroup"
+
+// Conditions of the central template.
+const (
+	condTracing     = "TracingEnabled"
+	condTrail       = "CreateTrailEnabled"
+	condEmail       = "HasNotificationEmail"
+	paramMemberRole = "MemberRoleName"
+)
+
+// Central returns the template of the account that runs keyflow, as JSON
+// ready for `aws cloudformation package`.
+func Central(o Options) ([]byte, error) {
+	if o.CodeURI == "" {
+		o.CodeURI = DefaultCodeURI
+	}
+	machines, err := Machines(o.Workflows)
+	if err != nil {
+		return nil, err
+	}
+	t := cloudformation.NewTemplate()
+	t.Description = "keyflow: staged IAM access key rotation and manual-approval quarantine on AWS Step Functions (central account)"
+	centralParameters(t, o.Workflows)
+	equals := func(p, v string) map[string]any { return map[string]any{"Fn::Equals": []any{ref(p), v}} }
+	t.Conditions = map[string]any{
+		condTracing: equals("EnableXRay", "true"),
+		condTrail:   equals("CreateTrail", "true"),
+		condEmail:   map[string]any{"Fn::Not": []any{equals("NotificationEmail", "")}},
+	}
+
+	secretsKey(t)
+	topic(t)
+	for _, h := range Handlers {
+		function(t, h, o)
+	}
+	// Which resources each definition's Tasks reach decides its role; the
+	// tracing, once enabled, every machine's.
+	subsByMachine := map[string]map[string]any{}
+	for _, m := range machines {
+		subs, stmts, err := machineGrants(m)
+		if err != nil {
+			return nil, err
+		}
+		subsByMachine[m.Logical] = subs
+		stateMachine(t, m, subs, stmts)
+	}
+	schedule(t)
+	quarantineRule(t)
+	trail(t)
+	t.Outputs = cloudformation.Outputs{}
+	for _, m := range machines {
+		t.Outputs[m.Logical+"StateMachineArn"] = cloudformation.Output{
+			Description: cloudformation.String(m.Workflow + " state machine"),
+			Value:       cloudformation.Ref(m.Logical + "StateMachine"),
+		}
+	}
+	t.Outputs["TopicArn"] = cloudformation.Output{Description: cloudformation.String("notifications and approval requests"), Value: cloudformation.Ref("Topic")}
+	t.Outputs["SecretsKeyArn"] = cloudformation.Output{Description: cloudformation.String("KMS key for the users' secrets"), Value: cloudformation.GetAtt("SecretsKey", "Arn")}
+
+	doc, err := render(t)
+	if err != nil {
+		return nil, err
+	}
+	// Two properties goformation cannot type: the Lambda code as the local
+	// path that `aws cloudformation package` uploads and rewrites, and the
+	// tracing switch as a condition.
+	res := doc["Resources"].(map[string]any)
+	for _, h := range Handlers {
+		props(res, h.Logical+"Function")["Code"] = o.CodeURI
+	}
+	for _, m := range machines {
+		props(res, m.Logical+"StateMachine")["TracingConfiguration"] = ifCond(condTracing, map[string]any{"Enabled": true}, noValue)
+	}
+	return marshal(doc)
+}
+
+func props(res map[string]any, logical string) map[string]any {
+	return res[logical].(map[string]any)["Properties"].(map[string]any)
+}
+
+func param(typ, desc string, def any, allowed ...any) cloudformation.Parameter {
+	return cloudformation.Parameter{Type: typ, Description: &desc, Default: def, AllowedValues: allowed}
+}
+
+func centralParameters(t *cloudformation.Template, w statemachines.Options) {
+	// The workflows' own defaults (45, 60, 90 days) unless synth was told
+	// otherwise; the schedule passes the parameters as the inventory's
+	// input, which overrides what the definition holds.
+	or := func(v, d int) int {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	days := func(desc string, def int) cloudformation.Parameter {
+		p := param("Number", desc, def)
+		p.MinValue, p.MaxValue = cloudformation.Float64(1), cloudformation.Float64(3650)
+		return p
+	}
+	t.Parameters = cloudformation.Parameters{
+		"RotationDays": days("Days after its creation at which a key is rotated (a new key is created and stored).", or(w.RotationDays, 45)),
+		"InactiveDays": days("Days after its creation at which the old key is deactivated.", or(w.InactiveDays, 60)),
+		"BufferDays":   days("Days after its creation at which the old, inactive key is deleted.", or(w.BufferDays, 90)),
+		"AdminsGroup":  param("String", "IAM group whose members' IAM calls never start a quarantine.", "admins"),
+		"NotificationEmail": param("String",
+			"Address subscribed to the notifications topic (confirm the subscription mail); empty for none.", ""),
+		"Exemptions": param("String",
+			`JSON array of exemptions the daily inventory honours: [{"scope":"user|group|tag|account|ou","value":"...","reason":"...","owner":"...","expires":"2027-01-01T00:00:00Z"}].`, "[]"),
+		"DryRun":                      param("String", "true: every workflow reports what it would do and changes nothing.", "false", "true", "false"),
+		"Organization":                param("String", "true: the inventory covers every account of the AWS Organization (deploy in the management or a delegated administrator account, and the member template in every account).", "false", "true", "false"),
+		"InventoryScheduleExpression": param("String", "When the inventory runs (EventBridge Scheduler expression, UTC).", "cron(0 6 * * ? *)"),
+		paramMemberRole:               param("String", "Name of the role the member template creates in the other accounts.", MemberRoleName),
+		"LogRetentionDays": param("Number", "Retention of every log group of the stack.", 365,
+			1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+		"EnableXRay":  param("String", "true: trace the state machines with AWS X-Ray.", "false", "true", "false"),
+		"CreateTrail": param("String", "true: create a multi-Region CloudTrail trail (the quarantine rule needs IAM events from CloudTrail; skip if one already exists).", "false", "true", "false"),
+	}
+}
+
+// secretsKey is the customer-managed key for the users' secrets. Its key
+// policy lists the administration actions by name (no "kms:*"), and lets
+// principals of this account use it only through Secrets Manager.
+func secretsKey(t *cloudformation.Template) {
+	root := map[string]any{"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")}
+	admin := statement{
+		Sid: "AccountAdministers", Effect: "Allow", Principal: root, Resource: "*",
+		Action: sortedCopy([]string{
+			"kms:CancelKeyDeletion", "kms:DescribeKey", "kms:DisableKey", "kms:DisableKeyRotation", "kms:EnableKey",
+			"kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags",
+			"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+		}),
+	}
+	use := statement{
+		Sid: "SecretsManagerUse", Effect: "Allow", Principal: root, Resource: "*",
+		Action: []string{"kms:Decrypt", "kms:GenerateDataKey"},
+		Condition: map[string]any{"StringEquals": map[string]any{
+			"kms:ViaService":    sub("secretsmanager.${AWS::Region}.amazonaws.com"),
+			"kms:CallerAccount": ref("AWS::AccountId"),
+		}},
+	}
+	t.Resources["SecretsKey"] = &kms.Key{
+		Description:                          cloudformation.String("keyflow: encrypts the users' access key secrets"),
+		EnableKeyRotation:                    cloudformation.Bool(true),
+		KeyPolicy:                            document(admin, use),
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Retain"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Retain"),
+	}
+	t.Resources["SecretsKeyAlias"] = &kms.Alias{
+		AliasName:   cloudformation.Sub("alias/keyflow-${AWS::StackName}-secrets"),
+		TargetKeyId: cloudformation.Ref("SecretsKey"),
+	}
+}
+
+func topic(t *cloudformation.Template) {
+	t.Resources["Topic"] = &sns.Topic{
+		DisplayName: cloudformation.String("keyflow"),
+		// Notifications never carry a secret, but they name users and keys:
+		// encrypted at rest with the account's SNS key.
+		KmsMasterKeyId: cloudformation.String("alias/aws/sns"),
+	}
+	t.Resources["TopicSubscription"] = &sns.Subscription{
+		TopicArn:                   cloudformation.Ref("Topic"),
+		Protocol:                   "email",
+		Endpoint:                   cloudformation.RefPtr("NotificationEmail"),
+		AWSCloudFormationCondition: condEmail,
+	}
+}
+
+func logGroup(t *cloudformation.Template, logical, name string) {
+	// goformation types RetentionInDays as an int, which cannot hold the
+	// Ref to the retention parameter.
+	t.Resources[logical] = &rawResource{Type: "AWS::Logs::LogGroup", Properties: map[string]any{
+		"LogGroupName":    name,
+		"RetentionInDays": ref("LogRetentionDays"),
+	}}
+}
+
+// rawResource is a resource whose properties goformation would type too
+// narrowly for an intrinsic (an int that must be a Ref).
+type rawResource struct {
+	Type       string
+	Properties map[string]any
+}
+
+func (r *rawResource) AWSCloudFormationType() string { return r.Type }
+func (r *rawResource) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"Type": r.Type, "Properties": r.Properties})
+}
+
+func function(t *cloudformation.Template, h Handler, o Options) {
+	logGroup(t, h.Logical+"LogGroup", "/aws/lambda/"+h.FunctionName)
+	t.Resources[h.Logical+"Role"] = &iam.Role{
+		Description:              cloudformation.String("keyflow " + h.Name + " handler: exactly the actions it calls"),
+		Path:                     cloudformation.String(rolePath),
+		AssumeRolePolicyDocument: trust("lambda.amazonaws.com"),
+		Policies:                 []iam.Role_Policy{{PolicyName: h.Name, PolicyDocument: document(handlerStatements(h)...)}},
+	}
+	env := map[string]string{
+		"KEYFLOW_HANDLER":     h.Name,
+		"KEYFLOW_MEMBER_ROLE": cloudformation.Ref(paramMemberRole),
+	}
+	switch h.Name {
+	case "notify":
+		env["KEYFLOW_TOPIC_ARN"] = cloudformation.Ref("Topic")
+		env["KEYFLOW_SECURITY_TEAM"] = cloudformation.Ref("NotificationEmail")
+	case "quarantine":
+		env["KEYFLOW_ADMINS_GROUP"] = cloudformation.Ref("AdminsGroup")
+	}
+	t.Resources[h.Logical+"Function"] = &lambda.Function{
+		FunctionName:  cloudformation.String(h.FunctionName),
+		Description:   cloudformation.String("keyflow " + h.Name + " handler"),
+		Runtime:       cloudformation.String("provided.al2023"),
+		Architectures: []string{"arm64"},
+		Handler:       cloudformation.String("bootstrap"),
+		Code:          &lambda.Function_Code{}, // the local path, set in Central
+		Role:          cloudformation.GetAtt(h.Logical+"Role", "Arn"),
+		MemorySize:    cloudformation.Int(256),
+		Timeout:       cloudformation.Int(h.TimeoutSeconds),
+		Environment:   &lambda.Function_Environment{Variables: env},
+		// The log group exists (with its retention) before the function
+		// can write to it, so Lambda never creates one without retention.
+		AWSCloudFormationDependsOn: []string{h.Logical + "LogGroup"},
+	}
+	v := &lambda.Version{
+		FunctionName: cloudformation.Ref(h.Logical + "Function"),
+		Description:  cloudformation.String("keyflow " + h.Name + ": the code the state machines invoke"),
+		// Retained on replacement: an execution that started on this
+		// version (a lifecycle runs 90 days) keeps invoking it.
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Retain"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Retain"),
+	}
+	if o.CodeSHA256 != "" {
+		v.CodeSha256 = cloudformation.String(o.CodeSHA256)
+	}
+	t.Resources[h.Logical+"Version"] = v
+}
+
+func stateMachineArn(workflow string) map[string]any {
+	return sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:" + statemachines.StateMachineName(workflow))
+}
+
+func executionsOf(workflow string) map[string]any {
+	return sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:" + statemachines.StateMachineName(workflow) + "/*")
+}
+
+func stateMachine(t *cloudformation.Template, m Machine, subs map[string]any, grants []any) {
+	name := statemachines.StateMachineName(m.Workflow)
+	logGroup(t, m.Logical+"StateMachineLogGroup", "/aws/vendedlogs/states/"+name)
+	// Step Functions delivers logs through CloudWatch Logs' vended-log
+	// delivery, whose API takes no resource: AWS documents these actions
+	// on "*".
+	delivery := allow("LogDelivery", []string{
+		"logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies",
+		"logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery",
+	}, "*")
+	tracing := ifCond(condTracing, allow("XRay", []string{
+		"xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments",
+	}, "*"), noValue)
+	stmts := append(slices.Clone(grants), delivery, tracing)
+	t.Resources[m.Logical+"StateMachineRole"] = &iam.Role{
+		Description:              cloudformation.String("keyflow " + m.Workflow + " state machine: what its Tasks call, and its logs"),
+		Path:                     cloudformation.String(rolePath),
+		AssumeRolePolicyDocument: trust("states.amazonaws.com"),
+		Policies:                 []iam.Role_Policy{{PolicyName: m.Workflow, PolicyDocument: document(stmts...)}},
+	}
+	t.Resources[m.Logical+"StateMachine"] = &stepfunctions.StateMachine{
+		StateMachineName:        cloudformation.String(name),
+		StateMachineType:        cloudformation.String("STANDARD"),
+		RoleArn:                 cloudformation.GetAtt(m.Logical+"StateMachineRole", "Arn"),
+		Definition:              m.Definition,
+		DefinitionSubstitutions: subs,
+		LoggingConfiguration: &stepfunctions.StateMachine_LoggingConfiguration{
+			Level: cloudformation.String("ALL"),
+			// The histories keep the data; logs never do, so no key id or
+			// user detail is copied into CloudWatch Logs.
+			IncludeExecutionData: cloudformation.Bool(false),
+			Destinations: []stepfunctions.StateMachine_LogDestination{{
+				CloudWatchLogsLogGroup: &stepfunctions.StateMachine_CloudWatchLogsLogGroup{
+					LogGroupArn: cloudformation.GetAttPtr(m.Logical+"StateMachineLogGroup", "Arn"),
+				},
+			}},
+		},
+	}
+}
+
+// machineGrants reads a definition's Tasks and returns its
+// DefinitionSubstitutions and the statements its role needs. Each
+// integration keyflow uses is known here; any other is an error, so a new
+// kind of Task cannot ship with a guessed (or a broad) permission.
+func machineGrants(m Machine) (map[string]any, []any, error) {
+	subs := map[string]any{}
+	invoke := map[string]bool{}
+	var start []any
+	var problems []string
+	placeholder := func(s string) (string, bool) {
+		if strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") {
+			return s[2 : len(s)-1], true
+		}
+		return "", false
+	}
+	function := func(ptr, s string) {
+		key, ok := placeholder(s)
+		h, known := handlerBySubstitution(key)
+		if !ok || !known {
+			problems = append(problems, fmt.Sprintf("%s: function %q is not one of the template's handlers", ptr, s))
+			return
+		}
+		subs[key] = ref(h.Logical + "Version")
+		invoke[h.Logical] = true
+	}
+	distributed := false
+	states.Walk(m.Definition, func(ptr, _ string, s states.State) {
+		if mp, ok := s.(*states.Map); ok && mp.ItemProcessor != nil && mp.ItemProcessor.ProcessorConfig != nil &&
+			mp.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" {
+			distributed = true
+		}
+		task, ok := s.(*states.Task)
+		if !ok {
+			return
+		}
+		if task.Credentials != nil {
+			problems = append(problems, ptr+": Credentials (a cross-account Task) has no grant here")
+		}
+		params, _ := task.Parameters.(map[string]any)
+		str := func(k string) string { v, _ := params[k].(string); return v }
+		switch r := task.Resource; {
+		case strings.HasPrefix(r, "${"):
+			function(ptr, r)
+		case r == "arn:aws:states:::lambda:invoke" || r == "arn:aws:states:::lambda:invoke.waitForTaskToken":
+			function(ptr, str("FunctionName"))
+		case r == "arn:aws:states:::states:startExecution":
+			key, ok := placeholder(str("StateMachineArn"))
+			if !ok || key != statemachines.SubLifecycleStateMachine {
+				problems = append(problems, fmt.Sprintf("%s: starts %q, not the lifecycle", ptr, str("StateMachineArn")))
+				return
+			}
+			subs[key] = ref("LifecycleStateMachine")
+			start = append(start, ref("LifecycleStateMachine"))
+		default:
+			problems = append(problems, fmt.Sprintf("%s: no grant known for Resource %q", ptr, r))
+		}
+	})
+	if len(problems) > 0 {
+		return nil, nil, fmt.Errorf("cfn: %s state machine: %s", m.Workflow, strings.Join(problems, "; "))
+	}
+	// The admins group is a string in the quarantine's definition.
+	if raw, err := json.Marshal(m.Definition); err == nil && strings.Contains(string(raw), "${"+subAdminsGroup+"}") {
+		subs[subAdminsGroup] = ref("AdminsGroup")
+	}
+	var stmts []any
+	if len(invoke) > 0 {
+		var arns []any
+		for _, l := range slices.Sorted(maps.Keys(invoke)) {
+			// Every version of the function: an execution that started on
+			// an older version (kept by its Retain policy) still invokes it.
+			arns = append(arns, sub("${"+l+"Function.Arn}:*"))
+		}
+		stmts = append(stmts, allow("InvokeHandlers", []string{"lambda:InvokeFunction"}, arns...))
+	}
+	if len(start) > 0 {
+		stmts = append(stmts, allow("StartLifecycle", []string{"states:StartExecution"}, start[0]))
+	}
+	if distributed {
+		// A distributed Map runs its iterations as child executions of
+		// this very machine (named, so no reference cycle with the role).
+		stmts = append(stmts,
+			allow("DistributedMapStart", []string{"states:StartExecution"}, stateMachineArn(m.Workflow)),
+			allow("DistributedMapChildren", []string{"states:DescribeExecution", "states:StopExecution"}, executionsOf(m.Workflow)))
+	}
+	if len(subs) == 0 {
+		subs = nil
+	}
+	return subs, stmts, nil
+}
+
+// schedule starts the inventory daily, with the stack's policy as input.
+func schedule(t *cloudformation.Template) {
+	t.Resources["InventoryScheduleRole"] = &iam.Role{
+		Description:              cloudformation.String("keyflow schedule: starts the inventory"),
+		Path:                     cloudformation.String(rolePath),
+		AssumeRolePolicyDocument: trust("scheduler.amazonaws.com"),
+		Policies: []iam.Role_Policy{{PolicyName: "start-inventory", PolicyDocument: document(
+			allow("StartInventory", []string{"states:StartExecution"}, ref("InventoryStateMachine")))}},
+	}
+	t.Resources["InventorySchedule"] = &scheduler.Schedule{
+		Description:                cloudformation.String("keyflow: the daily inventory of access keys"),
+		ScheduleExpression:         cloudformation.Ref("InventoryScheduleExpression"),
+		ScheduleExpressionTimezone: cloudformation.String("UTC"),
+		FlexibleTimeWindow:         &scheduler.Schedule_FlexibleTimeWindow{Mode: "OFF"},
+		State:                      cloudformation.String("ENABLED"),
+		Target: &scheduler.Schedule_Target{
+			Arn:     cloudformation.Ref("InventoryStateMachine"),
+			RoleArn: cloudformation.GetAtt("InventoryScheduleRole", "Arn"),
+			Input: cloudformation.SubPtr(`{"organization":${Organization},"exemptions":${Exemptions},` +
+				`"rotationDays":${RotationDays},"inactiveDays":${InactiveDays},"bufferDays":${BufferDays},"dryRun":${DryRun}}`),
+			RetryPolicy: &scheduler.Schedule_RetryPolicy{MaximumRetryAttempts: cloudformation.Float64(3)},
+		},
+	}
+}
+
+// quarantineRule starts a quarantine for every IAM write call that an IAM
+// user (not a role, not keyflow itself) made, as CloudTrail reports it.
+// IAM is a global service: its events reach EventBridge in us-east-1.
+func quarantineRule(t *cloudformation.Template) {
+	t.Resources["QuarantineRuleRole"] = &iam.Role{
+		Description:              cloudformation.String("keyflow CloudTrail rule: starts the quarantine"),
+		Path:                     cloudformation.String(rolePath),
+		AssumeRolePolicyDocument: trust("events.amazonaws.com"),
+		Policies: []iam.Role_Policy{{PolicyName: "start-quarantine", PolicyDocument: document(
+			allow("StartQuarantine", []string{"states:StartExecution"}, ref("QuarantineStateMachine")))}},
+	}
+	t.Resources["QuarantineRule"] = &events.Rule{
+		Description: cloudformation.String("keyflow: IAM write calls by IAM users start a quarantine (with approval)"),
+		State:       cloudformation.String("ENABLED"),
+		EventPattern: map[string]any{
+			"source":      []string{"aws.iam"},
+			"detail-type": []string{"AWS API Call via CloudTrail"},
+			"detail": map[string]any{
+				"eventSource":  []string{"iam.amazonaws.com"},
+				"readOnly":     []bool{false},
+				"userIdentity": map[string]any{"type": []string{"IAMUser"}},
+			},
+		},
+		Targets: []events.Rule_Target{{
+			Id:      "Quarantine",
+			Arn:     cloudformation.Ref("QuarantineStateMachine"),
+			RoleArn: cloudformation.GetAttPtr("QuarantineRuleRole", "Arn"),
+		}},
+	}
+}
+
+// trail is the optional multi-Region trail whose IAM events feed the
+// quarantine rule, with its private, encrypted bucket.
+func trail(t *cloudformation.Template) {
+	t.Resources["TrailBucket"] = &s3.Bucket{
+		BucketEncryption: &s3.Bucket_BucketEncryption{ServerSideEncryptionConfiguration: []s3.Bucket_ServerSideEncryptionRule{{
+			ServerSideEncryptionByDefault: &s3.Bucket_ServerSideEncryptionByDefault{SSEAlgorithm: "AES256"},
+		}}},
+		PublicAccessBlockConfiguration: &s3.Bucket_PublicAccessBlockConfiguration{
+			BlockPublicAcls: cloudformation.Bool(true), BlockPublicPolicy: cloudformation.Bool(true),
+			IgnorePublicAcls: cloudformation.Bool(true), RestrictPublicBuckets: cloudformation.Bool(true),
+		},
+		OwnershipControls:                    &s3.Bucket_OwnershipControls{Rules: []s3.Bucket_OwnershipControlsRule{{ObjectOwnership: cloudformation.String("BucketOwnerEnforced")}}},
+		VersioningConfiguration:              &s3.Bucket_VersioningConfiguration{Status: "Enabled"},
+		AWSCloudFormationCondition:           condTrail,
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Retain"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Retain"),
+	}
+	trailArn := sub("arn:${AWS::Partition}:cloudtrail:${AWS::Region}:${AWS::AccountId}:trail/keyflow-${AWS::StackName}")
+	cloudtrailPrincipal := map[string]any{"Service": "cloudtrail.amazonaws.com"}
+	t.Resources["TrailBucketPolicy"] = &s3.BucketPolicy{
+		Bucket: cloudformation.Ref("TrailBucket"),
+		PolicyDocument: document(
+			statement{Sid: "CloudTrailAclCheck", Effect: "Allow", Principal: cloudtrailPrincipal,
+				Action: []string{"s3:GetBucketAcl"}, Resource: getAtt("TrailBucket", "Arn"),
+				Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceArn": trailArn}}},
+			statement{Sid: "CloudTrailWrite", Effect: "Allow", Principal: cloudtrailPrincipal,
+				Action: []string{"s3:PutObject"}, Resource: sub("${TrailBucket.Arn}/AWSLogs/${AWS::AccountId}/*"),
+				Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceArn": trailArn}}},
+			statement{Sid: "TLSOnly", Effect: "Deny", Principal: "*",
+				Action:    []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"},
+				Resource:  []any{getAtt("TrailBucket", "Arn"), sub("${TrailBucket.Arn}/*")},
+				Condition: map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}},
+		),
+		AWSCloudFormationCondition: condTrail,
+	}
+	t.Resources["Trail"] = &cloudtrail.Trail{
+		TrailName:                  cloudformation.SubPtr("keyflow-${AWS::StackName}"),
+		S3BucketName:               cloudformation.Ref("TrailBucket"),
+		IsLogging:                  true,
+		IsMultiRegionTrail:         cloudformation.Bool(true),
+		IncludeGlobalServiceEvents: cloudformation.Bool(true),
+		EnableLogFileValidation:    cloudformation.Bool(true),
+		AWSCloudFormationCondition: condTrail,
+		AWSCloudFormationDependsOn: []string{"TrailBucketPolicy"},
+	}
+}
+
+// Member returns the template for every other account: the role the
+// central stack's handlers assume there, with the IAM and Secrets Manager
+// actions of rotation, inventory and quarantine, on users and their
+// secrets only.
+func Member() ([]byte, error) {
+	t := cloudformation.NewTemplate()
+	t.Description = "keyflow: the role the central keyflow stack assumes in this account (member account)"
+	central := param("String", "Account id of the central keyflow stack.", nil)
+	central.AllowedPattern = cloudformation.String(`^\d{12}$`)
+	central.Default = nil
+	t.Parameters = cloudformation.Parameters{
+		"CentralAccountId": central,
+		paramMemberRole:    param("String", "Name of this role; the central stack's MemberRoleName.", MemberRoleName),
+	}
+	by := map[string][]string{}
+	for _, a := range memberActions() {
+		by[service(a)] = append(by[service(a)], a)
+	}
+	assume := statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"AWS": sub("arn:${AWS::Partition}:iam::${CentralAccountId}:root")},
+		Action:    []string{"sts:AssumeRole"},
+		// Only the central stack's roles (all under /keyflow/), not
+		// every principal of the central account.
+		Condition: map[string]any{"ArnLike": map[string]any{
+			"aws:PrincipalArn": sub("arn:${AWS::Partition}:iam::${CentralAccountId}:role" + rolePath + "*"),
+		}},
+	}
+	t.Resources["MemberRole"] = &iam.Role{
+		RoleName:                 cloudformation.RefPtr(paramMemberRole),
+		Description:              cloudformation.String("keyflow: assumed by the central keyflow stack to rotate keys and quarantine users"),
+		AssumeRolePolicyDocument: document(assume),
+		MaxSessionDuration:       cloudformation.Int(3600),
+		Policies: []iam.Role_Policy{{PolicyName: "keyflow", PolicyDocument: document(
+			allow("IAMUsers", by["iam"], usersInAccount),
+			allow("UserSecrets", by["secretsmanager"], userSecrets),
+		)}},
+	}
+	t.Outputs = cloudformation.Outputs{"MemberRoleArn": cloudformation.Output{Value: cloudformation.GetAtt("MemberRole", "Arn")}}
+	doc, err := render(t)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(doc)
+}
+
+// render turns the template into a JSON object. goformation encodes an
+// intrinsic in a string field as base64 text; the processor decodes those,
+// and the identity handlers keep every intrinsic as written instead of
+// resolving it (which is what goformation's own Template.JSON does to a Ref
+// of a parameter).
+func render(t *cloudformation.Template) (map[string]any, error) {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("cfn: %w", err)
+	}
+	keep := map[string]intrinsics.IntrinsicHandler{}
+	for _, name := range []string{"Fn::Base64", "Fn::And", "Fn::Equals", "Fn::If", "Fn::Not", "Fn::Or", "Fn::FindInMap",
+		"Fn::GetAtt", "Fn::GetAZs", "Fn::ImportValue", "Fn::Join", "Fn::Select", "Fn::Split", "Fn::Sub", "Ref", "Fn::Cidr", "Fn::Transform"} {
+		keep[name] = func(name string, input, _ any) any { return map[string]any{name: input} }
+	}
+	processed, err := intrinsics.ProcessJSON(raw, &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: keep})
+	if err != nil {
+		return nil, fmt.Errorf("cfn: %w", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(processed, &doc); err != nil {
+		return nil, fmt.Errorf("cfn: %w", err)
+	}
+	return doc, nil
+}
+
+func marshal(doc map[string]any) ([]byte, error) {
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("cfn: %w", err)
+	}
+	return append(out, '\n'), nil
+}
