@@ -118,7 +118,9 @@ var FunctionNames = Resources{
 // StateMachineName(NameLifecycle). Full ARNs rather than bare names keep the
 // local definition one that AWS would accept as written.
 func Local(region, accountID string) Resources {
-	fn := func(name string) string { return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, name) }
+	fn := func(name string) string {
+		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, name)
+	}
 	n := FunctionNames
 	return Resources{
 		Inventory: fn(n.Inventory), CreateKey: fn(n.CreateKey), DeactivateKey: fn(n.DeactivateKey),

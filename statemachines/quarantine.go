@@ -83,7 +83,7 @@ func Quarantine(o Options) (*states.Definition, error) {
 		Parameters(map[string]any{
 			"FunctionName": r.Notify,
 			"Payload": notify("ApprovalRequested", map[string]any{
-				"taskToken.$": "$$.Task.Token",
+				"taskToken.$": "$$.Task.Token", "executionArn.$": "$$.Execution.Id",
 				"detail.$": "States.Format('quarantine requested: {} called {}:{} at {} from {}; groups {}; attached policies {}; inline policies {}; active keys {}. " +
 					"Answer with: keyflow approve {} (or keyflow reject)', $.userName, $.call.eventSource, $.call.eventName, $.call.eventTime, $.call.sourceIPAddress, " +
 					"States.JsonToString($.evidence.groups), States.JsonToString($.evidence.attachedPolicyArns), States.JsonToString($.evidence.inlinePolicyNames), " +

@@ -40,8 +40,8 @@ func Release(o Options) (*states.Definition, error) {
 		Parameters(map[string]any{
 			"FunctionName": r.Notify,
 			"Payload": notify("ApprovalRequested", map[string]any{
-				"taskToken.$": "$$.Task.Token",
-				"detail.$":    "States.Format('release from quarantine requested for user {}. Answer with: keyflow approve {} (or keyflow reject)', $.userName, $$.Execution.Id)",
+				"taskToken.$": "$$.Task.Token", "executionArn.$": "$$.Execution.Id",
+				"detail.$": "States.Format('release from quarantine requested for user {}. Answer with: keyflow approve {} (or keyflow reject)', $.userName, $$.Execution.Id)",
 			}),
 		}).
 		TimeoutSeconds(seconds(o.ApprovalTimeout)).
