@@ -40,6 +40,23 @@ type fiber struct {
 	queued  bool
 	pending int // children not yet returned, while joining
 	parent  *fiber
+	// group marks a placeholder in the run queue: the items of a fork
+	// not started yet. See sim.fork.
+	group *forkGroup
+}
+
+// forkGroup is the part of a fork (sim.fork) not started yet: items
+// next..n-1 of fn. Its placeholder fiber holds their place in the run
+// queue, so that they start in the same order as n fibers queued at once
+// would, while a fiber that finishes an item without blocking runs the
+// next one itself: a Map of 10,000 iterations that never block runs on one
+// goroutine instead of 10,000.
+type forkGroup struct {
+	ctx     context.Context
+	fn      func(f *fiber, i int)
+	parent  *fiber
+	next, n int
+	ph      *fiber // the placeholder
 }
 
 type timer struct {
@@ -117,6 +134,15 @@ func (s *sim) dispatchLocked() {
 	for {
 		if len(s.runq) > 0 {
 			f := s.runq[0]
+			if g := f.group; g != nil {
+				i := s.takeLocked(g)
+				c := &fiber{ctx: g.ctx, wake: make(chan struct{}, 1), parent: g.parent}
+				s.all[c] = struct{}{}
+				s.live++
+				s.mu.Unlock()
+				go s.runGroup(c, g, i)
+				return
+			}
 			s.runq[0] = nil
 			s.runq = s.runq[1:]
 			f.queued = false
@@ -176,6 +202,11 @@ func (s *sim) block(f *fiber) {
 
 func (s *sim) exit(f *fiber) {
 	s.mu.Lock()
+	s.exitLocked(f)
+}
+
+// exitLocked ends fiber f, hands the baton on and unlocks s.mu.
+func (s *sim) exitLocked(f *fiber) {
 	s.live--
 	delete(s.all, f)
 	if p := f.parent; p != nil {
@@ -208,18 +239,38 @@ func (s *sim) fork(ctx context.Context, f *fiber, n int, fn func(f *fiber, i int
 	s.mu.Lock()
 	f.pending = n
 	f.joining = true
-	for i := 0; i < n; i++ {
-		c := &fiber{ctx: ctx, wake: make(chan struct{}, 1), parent: f, queued: true, blocked: true}
-		s.all[c] = struct{}{}
-		s.live++
-		s.runq = append(s.runq, c)
-		go func(i int) {
-			<-c.wake
-			fn(c, i)
-			s.exit(c)
-		}(i)
-	}
+	g := &forkGroup{ctx: ctx, fn: fn, parent: f, n: n}
+	g.ph = &fiber{group: g}
+	s.runq = append(s.runq, g.ph)
 	s.block(f)
+}
+
+// takeLocked starts the next item of g, whose placeholder is at the head
+// of the run queue, and drops the placeholder after the last item.
+func (s *sim) takeLocked(g *forkGroup) int {
+	i := g.next
+	g.next++
+	if g.next == g.n {
+		s.runq[0] = nil
+		s.runq = s.runq[1:]
+	}
+	return i
+}
+
+// runGroup runs item i of g on fiber c, then, as long as g's remaining
+// items are next in the run queue, the next one on the same fiber.
+func (s *sim) runGroup(c *fiber, g *forkGroup, i int) {
+	for {
+		g.fn(c, i)
+		s.mu.Lock()
+		if len(s.runq) == 0 || s.runq[0] != g.ph {
+			s.exitLocked(c)
+			return
+		}
+		g.parent.pending-- // item i; item next is still pending
+		i = s.takeLocked(g)
+		s.mu.Unlock()
+	}
 }
 
 func (s *sim) park(ctx context.Context, f *fiber, w *tokenWait) {
