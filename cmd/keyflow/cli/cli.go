@@ -77,6 +77,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd(), newSynthCmd(), newStartCmd(), newGraphCmd())
 	return root
 }
