@@ -177,7 +177,7 @@ func (b *builder) check() {
 			case ok && b.policy.MinInactive > 0 && at.Before(d.at.Add(b.policy.MinInactive)):
 				b.breach(CodeDeleteBeforeBuffer, append(slices.Clone(a.Events), d.id),
 					"key %s was deleted at %s, %s after its deactivation; the policy keeps a key inactive for %s",
-					a.Key, stamp(at), at.Sub(d.at), b.policy.MinInactive)
+					a.Key, stamp(at), days(at.Sub(d.at)), days(b.policy.MinInactive))
 			}
 
 		case "quarantine":
@@ -324,6 +324,11 @@ func remove(keys []string, k string) []string {
 		return keys
 	}
 	return slices.DeleteFunc(slices.Clone(keys), func(s string) bool { return s == k })
+}
+
+// days writes a duration as an auditor reads a policy: in days.
+func days(d time.Duration) string {
+	return fmt.Sprintf("%.2f days", d.Hours()/24)
 }
 
 func stamp(t time.Time) string {
