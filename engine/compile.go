@@ -38,6 +38,9 @@ type Machine struct {
 type program struct {
 	start *node
 	nodes map[string]*node
+	// usesCtx: some state of the program reads "$$" (a Map builds $$.Map
+	// for its iterations only then).
+	usesCtx bool
 }
 
 // node is one compiled state. Fields common to the state types live here;
@@ -124,6 +127,7 @@ func (c *compiler) program(ptr, startAt string, ss states.States, depth int) (*p
 			return nil, err
 		}
 		p.nodes[name] = n
+		p.usesCtx = p.usesCtx || n.usesCtx
 	}
 	for _, name := range ss.Names {
 		n := p.nodes[name]

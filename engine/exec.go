@@ -340,6 +340,11 @@ type thread struct {
 	token   string
 	// enteredID is the id of the current state's StateEntered event.
 	enteredID int64
+	// the last $$.State built, see stateContext
+	stCtx     map[string]any
+	stNode    *node
+	stEntered time.Time
+	stRetry   int64
 }
 
 func (t *thread) emit(e event) {
@@ -397,8 +402,8 @@ func (t *thread) scope(n *node, input any) *jsonpath.Scope {
 }
 
 func (t *thread) contextObject(n *node) map[string]any {
-	st := map[string]any{"EnteredTime": formatTime(t.entered), "Name": n.name, "RetryCount": t.retry}
-	c := map[string]any{"Execution": t.x.ctxExec, "State": st, "StateMachine": t.x.m.ctxSM}
+	c := make(map[string]any, 5)
+	c["Execution"], c["State"], c["StateMachine"] = t.x.ctxExec, t.stateContext(n), t.x.m.ctxSM
 	if t.token != "" {
 		c["Task"] = map[string]any{"Token": t.token}
 	}
@@ -406,6 +411,18 @@ func (t *thread) contextObject(n *node) map[string]any {
 		c["Map"] = t.mapCtx
 	}
 	return c
+}
+
+// stateContext is $$.State. It is immutable, so the thread keeps the last
+// one it built and reuses it while the state, its entry and its retry
+// count are the same (a Map's ItemSelector reads it once per item).
+func (t *thread) stateContext(n *node) map[string]any {
+	if t.stCtx != nil && t.stNode == n && t.stEntered.Equal(t.entered) && t.stRetry == t.retry {
+		return t.stCtx
+	}
+	t.stCtx = map[string]any{"EnteredTime": formatTime(t.entered), "Name": n.name, "RetryCount": t.retry}
+	t.stNode, t.stEntered, t.stRetry = n, t.entered, t.retry
+	return t.stCtx
 }
 
 // enter records a state's entry.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
@@ -21,6 +22,7 @@ type mapState struct {
 	distributed bool
 	itemsPath   selector
 	selector    *payload.Template // ItemSelector (or legacy Parameters)
+	selUsesCtx  bool              // the selector reads $$
 	resSelector *payload.Template
 	rp          resultPath
 	g           *guard
@@ -85,6 +87,7 @@ func (c *compiler) mapState(ptr string, n *node, s *states.Map, depth int) (impl
 	if m.selector, err = template(ptr, field, sel); err != nil {
 		return nil, err
 	}
+	m.selUsesCtx = mentionsContext(sel)
 	if m.resSelector, err = template(ptr, "ResultSelector", s.ResultSelector); err != nil {
 		return nil, err
 	}
@@ -244,6 +247,11 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 	if conc > 0 && int(conc) < total {
 		workers = int(conc)
 	}
+	var base map[string]any
+	if m.selUsesCtx && m.batch == nil {
+		base = t.contextObject(n)
+		delete(base, "Map")
+	}
 	next := 0
 	t.x.run.fork(ctx, t.f, workers, func(f *fiber, _ int) {
 		for {
@@ -255,7 +263,7 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 			if stop || ctx.Err() != nil {
 				return
 			}
-			out, err := m.iteration(t, f, ctx, n, eff, inputs[i], i)
+			out, err := m.iteration(t, f, ctx, n, eff, base, inputs[i], i)
 			if err != nil {
 				if errors.Is(err, errStopped) {
 					continue
@@ -307,34 +315,50 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 // iteration runs one item as its own thread, with the iteration events
 // AWS records for inline Maps (a distributed Map's iterations are child
 // executions whose events stay out of the parent's history).
-func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, eff, item any, i int) (any, error) {
+// base is the Map state's $$ without Map (nil unless the selector reads
+// $$), built before the iterations start: they may run on goroutines of
+// their own and must not touch the Map's thread.
+func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, eff any, base map[string]any, item any, i int) (any, error) {
 	ct := t.child(f, ctx)
 	ct.prev = t.prev
 	if m.distributed {
 		ct.noEvent = true
 		ct.vars = nil
 	}
-	ct.emit(event{typ: types.HistoryEventTypeMapIterationStarted, name: n.name, index: int32(i)})
+	ct.emit(event{typ: types.HistoryEventTypeMapIterationStarted, name: &n.name, index: int32(i)})
+	// $$.Map of the iteration: built once, only when the selector or a
+	// state of the processor reads $$, and shared (it is immutable).
+	var mc map[string]any
+	if m.selUsesCtx || m.proc.usesCtx {
+		mc = map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
+	}
 	in := item
 	if m.selector != nil && m.batch == nil {
-		mc := map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
-		sc := &jsonpath.Scope{Input: eff, Vars: t.vars, Context: t.contextWithMap(n, mc)}
+		sc := &jsonpath.Scope{Input: eff, Vars: t.vars}
+		if m.selUsesCtx {
+			c := make(map[string]any, len(base)+1)
+			maps.Copy(c, base)
+			c["Map"] = mc
+			sc.Context = c
+		}
 		v, err := m.selector.Eval(sc)
 		if err != nil {
-			ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: n.name, index: int32(i)})
+			ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: &n.name, index: int32(i)})
 			return nil, err
 		}
 		in = v
 	}
-	ct.mapCtx = map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
+	if m.proc.usesCtx {
+		ct.mapCtx = mc
+	}
 	out, err := ct.runProgram(m.proc, in)
 	switch {
 	case errors.Is(err, errStopped):
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationAborted, name: n.name, index: int32(i)})
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationAborted, name: &n.name, index: int32(i)})
 	case err != nil:
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: n.name, index: int32(i)})
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: &n.name, index: int32(i)})
 	default:
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationSucceeded, name: n.name, index: int32(i)})
+		ct.emit(event{typ: types.HistoryEventTypeMapIterationSucceeded, name: &n.name, index: int32(i)})
 	}
 	return out, err
 }
