@@ -83,8 +83,8 @@ var (
 )
 
 // handlerStatements groups a handler's actions by the resource they are
-// scoped to.
-func handlerStatements(h Handler) []any {
+// scoped to; useKey adds the stack's KMS key for the secrets.
+func handlerStatements(h Handler, useKey bool) []any {
 	by := map[string][]string{}
 	for _, a := range h.Actions {
 		by[service(a)] = append(by[service(a)], a)
@@ -95,6 +95,8 @@ func handlerStatements(h Handler) []any {
 	}
 	if a := by["secretsmanager"]; len(a) > 0 {
 		out = append(out, allow("UserSecrets", a, userSecrets))
+	}
+	if len(by["secretsmanager"]) > 0 && useKey {
 		// Secrets Manager encrypts with the stack's key on the caller's
 		// behalf: CreateSecret and PutSecretValue need GenerateDataKey,
 		// and Decrypt to check the data key, on that key only.

@@ -115,8 +115,17 @@ func Central(o Options) ([]byte, error) {
 
 	secretsKey(t)
 	topic(t)
+	// The secrets are encrypted with the stack's key only when the
+	// lifecycle names it to CreateKey; otherwise Secrets Manager uses the
+	// account's aws/secretsmanager key and no role needs kms actions.
+	useKey := false
+	for _, m := range machines {
+		if raw, err := json.Marshal(m.Definition); err == nil && strings.Contains(string(raw), `"kmsKeyId`) {
+			useKey = true
+		}
+	}
 	for _, h := range Handlers {
-		function(t, h, o)
+		function(t, h, o, useKey)
 	}
 	// Which resources each definition's Tasks reach decides its role; the
 	// tracing, once enabled, every machine's.
@@ -272,13 +281,13 @@ func (r *rawResource) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{"Type": r.Type, "Properties": r.Properties})
 }
 
-func function(t *cloudformation.Template, h Handler, o Options) {
+func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 	logGroup(t, h.Logical+"LogGroup", "/aws/lambda/"+h.FunctionName)
 	t.Resources[h.Logical+"Role"] = &iam.Role{
 		Description:              cloudformation.String("keyflow " + h.Name + " handler: exactly the actions it calls"),
 		Path:                     cloudformation.String(rolePath),
 		AssumeRolePolicyDocument: trust("lambda.amazonaws.com"),
-		Policies:                 []iam.Role_Policy{{PolicyName: h.Name, PolicyDocument: document(handlerStatements(h)...)}},
+		Policies:                 []iam.Role_Policy{{PolicyName: h.Name, PolicyDocument: document(handlerStatements(h, useKey)...)}},
 	}
 	env := map[string]string{
 		"KEYFLOW_HANDLER":     h.Name,
