@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/keyflow/keyflow/states/data"
@@ -108,6 +109,27 @@ type history struct {
 	discard  bool   // count events for the quota but keep none
 	exceeded func() // called once when the quota is reached
 	over     bool
+	// kinds caches eventKinds by the address of the type's text: events
+	// name their type with the SDK's constants, so a hit costs no hashing.
+	kinds [16]kindEntry
+}
+
+type kindEntry struct {
+	p    *byte
+	n    int
+	kind uint8
+}
+
+// kindOf is eventKinds[t]; called with h.mu held.
+func (h *history) kindOf(t types.HistoryEventType) uint8 {
+	p := unsafe.StringData(string(t))
+	c := &h.kinds[(uintptr(unsafe.Pointer(p))>>3)&15]
+	if c.p == p && c.n == len(t) {
+		return c.kind
+	}
+	k := eventKinds[t]
+	*c = kindEntry{p: p, n: len(t), kind: k}
+	return k
 }
 
 const chunkSize = 1024
@@ -145,7 +167,7 @@ func (h *history) add(e *event) int64 {
 // compact turns e into a rec; only events with task, failure or start
 // fields allocate.
 func (h *history) compact(e *event) rec {
-	r := rec{prev: e.prev, name: e.name, kind: eventKinds[e.typ]}
+	r := rec{prev: e.prev, name: e.name, kind: h.kindOf(e.typ)}
 	if d := e.ts.Sub(h.base); d > math.MinInt64 && d < math.MaxInt64 {
 		r.off = int64(d)
 	} else {
