@@ -65,8 +65,14 @@ func buildGraph(def *states.Definition) *graph {
 
 func nodeID(scope, name string) string {
 	var b strings.Builder
-	b.WriteString("s")
-	for _, r := range scope + "/" + name {
+	b.WriteString("s_")
+	key := name
+	if scope != "" {
+		key = strings.TrimPrefix(scope, "/") + "/" + name
+	}
+	// Letters and digits stay; anything else becomes its hex code between
+	// underscores, so two state names never share an id.
+	for _, r := range key {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			b.WriteRune(r)
 		} else {
