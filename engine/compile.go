@@ -294,7 +294,7 @@ func (s selector) apply(t *thread, n *node, v any) (any, error) {
 	if s.p == nil {
 		return v, nil
 	}
-	return s.p.Get(t.scope(n, v))
+	return s.p.Get(t.tempScope(n, v))
 }
 
 // resultPath is a compiled ResultPath.
@@ -363,7 +363,7 @@ func (p *parameters) eval(t *thread, n *node, eff any) (any, error) {
 	if eff == nil && p.readsInput {
 		return nil, fail(failure.Runtime, "Unable to apply Path transformation to null or empty input.")
 	}
-	return p.tmpl.Eval(t.scope(n, eff))
+	return p.tmpl.Eval(t.tempScope(n, eff))
 }
 
 // readsInput reports whether a payload template reads "$" (the input):

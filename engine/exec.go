@@ -340,6 +340,7 @@ type thread struct {
 	token   string
 	// enteredID is the id of the current state's StateEntered event.
 	enteredID int64
+	sc        jsonpath.Scope // see tempScope
 	// the last $$.State built, see stateContext
 	stCtx     map[string]any
 	stNode    *node
@@ -399,6 +400,18 @@ func (t *thread) scope(n *node, input any) *jsonpath.Scope {
 		s.Context = t.contextObject(n)
 	}
 	return s
+}
+
+// tempScope is scope for a read that ends before the next one starts (a
+// path's Get, a template's Eval): it reuses the thread's own Scope instead
+// of allocating one per read. Only the goroutine running the thread may
+// call it.
+func (t *thread) tempScope(n *node, input any) *jsonpath.Scope {
+	t.sc = jsonpath.Scope{Input: input, Vars: t.vars}
+	if n.usesCtx {
+		t.sc.Context = t.contextObject(n)
+	}
+	return &t.sc
 }
 
 func (t *thread) contextObject(n *node) map[string]any {
