@@ -56,11 +56,11 @@ func lifecycleStates() map[string]map[string]any {
 		"WaitUntilInactivePoint": {"Type": "Wait", "TimestampPath": "$.deactivateAt"},
 		"DeactivateKey": {"Type": "Task", "Resource": fn("deactivate-key"),
 			"Parameters": key(map[string]any{"accessKeyId.$": "$.accessKeyId", "newAccessKeyId.$": "$.created.accessKeyId"}),
-			"ResultPath":  "$.deactivation"},
+			"ResultPath": "$.deactivation"},
 		"WaitUntilBufferPoint": {"Type": "Wait", "TimestampPath": "$.deleteAt"},
 		"DeleteKey": {"Type": "Task", "Resource": fn("delete-key"),
 			"Parameters": key(map[string]any{"accessKeyId.$": "$.accessKeyId", "notBefore.$": "$.deleteAt"}),
-			"ResultPath":  "$.deletion"},
+			"ResultPath": "$.deletion"},
 	}
 }
 
