@@ -4,7 +4,7 @@ PKGS      ?= ./...
 BIN       ?= bin
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help test lint bench demo build fuzz golden clean
+.PHONY: help test lint bench demo build fuzz golden clean lambda npm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,16 @@ demo: ## the main job on the embedded default: run the example workflows on the 
 
 golden: ## refresh golden files after a deliberate change
 	$(GO) test ./... -run Golden -update
+
+lambda: ## build the Lambda bootstrap (provided.al2023, arm64) from cmd/lambda into dist/keyflow-lambda.zip
+	rm -rf dist/lambda && mkdir -p dist/lambda
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w -buildid=' -o dist/lambda/bootstrap ./cmd/lambda
+	@# a fixed time stamp keeps the zip, and so the template's CodeSha256, the same for the same code
+	touch -t 198001010000 dist/lambda/bootstrap
+	rm -f dist/keyflow-lambda.zip && cd dist/lambda && zip -X -q ../keyflow-lambda.zip bootstrap
+
+npm: ## install the pinned Node validators (asl-validator) that the cfn tests run
+	npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(BIN)
