@@ -152,4 +152,3 @@ func derivedActions(t *testing.T) map[string][]string {
 	}
 	return out
 }
-

@@ -16,8 +16,8 @@ import (
 
 	"github.com/awslabs/goformation/v7"
 
-	"github.com/keyflow/keyflow/states"
 	"github.com/keyflow/keyflow/statemachines"
+	"github.com/keyflow/keyflow/states"
 	"github.com/keyflow/keyflow/tasks"
 )
 

@@ -127,15 +127,12 @@ func Central(o Options) ([]byte, error) {
 	for _, h := range Handlers {
 		function(t, h, o, useKey)
 	}
-	// Which resources each definition's Tasks reach decides its role; the
-	// tracing, once enabled, every machine's.
-	subsByMachine := map[string]map[string]any{}
+	// Which resources a definition's Tasks reach decides its role.
 	for _, m := range machines {
 		subs, stmts, err := machineGrants(m)
 		if err != nil {
 			return nil, err
 		}
-		subsByMachine[m.Logical] = subs
 		stateMachine(t, m, subs, stmts)
 	}
 	schedule(t)

@@ -32,7 +32,9 @@ func TestSynthWritesTheCentralTemplate(t *testing.T) {
 func TestSynthMember(t *testing.T) {
 	code, out, errOut := synth(t, "--member")
 	require.Equal(t, ExitOK, code, errOut)
-	var doc struct{ Resources map[string]struct{ Type string } }
+	var doc struct {
+		Resources map[string]struct{ Type string }
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
 	assert.Equal(t, "AWS::IAM::Role", doc.Resources["MemberRole"].Type)
 	assert.Empty(t, errOut)
