@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
@@ -23,6 +24,12 @@ type mapState struct {
 	itemsPath   selector
 	selector    *payload.Template // ItemSelector (or legacy Parameters)
 	selUsesCtx  bool              // the selector reads $$
+	// selItemOnly: every "$$" of the selector starts "$$.Map.Item.Value" or
+	// "$$.Map.Item.Index", so no path can return the context object, $$.Map
+	// or $$.Map.Item themselves: a worker may refill one set of them per
+	// item instead of building new ones (see iterScratch).
+	selItemOnly bool
+	selReadsIdx bool // the selector reads $$.Map.Item.Index
 	resSelector *payload.Template
 	rp          resultPath
 	g           *guard
@@ -88,6 +95,8 @@ func (c *compiler) mapState(ptr string, n *node, s *states.Map, depth int) (impl
 		return nil, err
 	}
 	m.selUsesCtx = mentionsContext(sel)
+	m.selItemOnly = m.selUsesCtx && !walkStrings(sel, func(s string) bool { return !ctxOnlyMapItem(s) })
+	m.selReadsIdx = walkStrings(sel, func(s string) bool { return strings.Contains(s, "$$.Map.Item.Index") })
 	if m.resSelector, err = template(ptr, "ResultSelector", s.ResultSelector); err != nil {
 		return nil, err
 	}
@@ -254,6 +263,9 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 	}
 	next := 0
 	t.x.run.fork(ctx, t.f, workers, func(f *fiber, _ int) {
+		// One worker runs its items one after the other: what an item
+		// needs only while it runs is allocated once per worker.
+		var scr iterScratch
 		for {
 			mu.Lock()
 			i := next
@@ -263,7 +275,7 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 			if stop || ctx.Err() != nil {
 				return
 			}
-			out, err := m.iteration(t, f, ctx, n, eff, base, inputs[i], i)
+			out, err := m.iteration(t, f, ctx, n, eff, base, inputs[i], i, &scr)
 			if err != nil {
 				if errors.Is(err, errStopped) {
 					continue
@@ -318,30 +330,52 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 // base is the Map state's $$ without Map (nil unless the selector reads
 // $$), built before the iterations start: they may run on goroutines of
 // their own and must not touch the Map's thread.
-func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, eff any, base map[string]any, item any, i int) (any, error) {
-	ct := t.child(f, ctx)
-	ct.prev = t.prev
+func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, eff any, base map[string]any, item any, i int, scr *iterScratch) (any, error) {
+	// The iteration's thread is the worker's: nothing keeps a thread once
+	// its program has returned.
+	ct := &scr.th
+	*ct = thread{x: t.x, f: f, ctx: ctx, prev: t.prev, vars: t.vars, noEvent: t.noEvent}
 	if m.distributed {
 		ct.noEvent = true
 		ct.vars = nil
 	}
 	ct.emit(event{typ: types.HistoryEventTypeMapIterationStarted, name: &n.name, index: int32(i)})
 	// $$.Map of the iteration: built once, only when the selector or a
-	// state of the processor reads $$, and shared (it is immutable).
+	// state of the processor reads $$, and shared (it is immutable). When
+	// only the selector reads it, and only below $$.Map.Item.Value or
+	// .Index, the worker refills its own: no value of the selector's
+	// result can be one of those maps.
 	var mc map[string]any
-	if m.selUsesCtx || m.proc.usesCtx {
+	reuse := m.selItemOnly && !m.proc.usesCtx
+	if (m.selUsesCtx || m.proc.usesCtx) && !reuse {
 		mc = map[string]any{"Item": map[string]any{"Index": int64(i), "Value": item}}
 	}
 	in := item
 	if m.selector != nil && m.batch == nil {
-		sc := &jsonpath.Scope{Input: eff, Vars: t.vars}
-		if m.selUsesCtx {
+		sc := &scr.sc
+		*sc = jsonpath.Scope{Input: eff, Vars: t.vars}
+		switch {
+		case reuse:
+			if scr.ctx == nil {
+				scr.item = map[string]any{"Index": int64(0), "Value": nil}
+				scr.ctx = map[string]any{"Map": map[string]any{"Item": scr.item}}
+			}
+			scr.item["Value"] = item
+			if m.selReadsIdx {
+				scr.item["Index"] = int64(i)
+			}
+			sc.Context = scr.ctx
+		case m.selUsesCtx:
 			c := make(map[string]any, len(base)+1)
 			maps.Copy(c, base)
 			c["Map"] = mc
 			sc.Context = c
 		}
 		v, err := m.selector.Eval(sc)
+		if reuse {
+			scr.item["Value"] = nil // the worker must not keep the item alive
+		}
+		*sc = jsonpath.Scope{}
 		if err != nil {
 			ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, name: &n.name, index: int32(i)})
 			return nil, err
@@ -361,6 +395,42 @@ func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, 
 		ct.emit(event{typ: types.HistoryEventTypeMapIterationSucceeded, name: &n.name, index: int32(i)})
 	}
 	return out, err
+}
+
+// iterScratch is what a Map worker reuses from one item to the next.
+type iterScratch struct {
+	th   thread
+	sc   jsonpath.Scope
+	ctx  map[string]any // {"Map": {"Item": item}}, see mapState.selItemOnly
+	item map[string]any
+}
+
+// ctxOnlyMapItem reports whether every "$$" in s starts "$$.Map.Item.Value"
+// or "$$.Map.Item.Index" (followed by a step or the end of the path).
+func ctxOnlyMapItem(s string) bool {
+	for {
+		i := strings.Index(s, "$$")
+		if i < 0 {
+			return true
+		}
+		s = s[i+2:]
+		var rest string
+		switch {
+		case strings.HasPrefix(s, ".Map.Item.Value"):
+			rest = s[len(".Map.Item.Value"):]
+		case strings.HasPrefix(s, ".Map.Item.Index"):
+			rest = s[len(".Map.Item.Index"):]
+		default:
+			return false
+		}
+		if rest != "" && rest[0] != '.' && rest[0] != '[' && rest[0] != ',' && rest[0] != ')' && rest[0] != ' ' {
+			return false
+		}
+		if strings.HasPrefix(rest, "..") {
+			return false
+		}
+		s = rest
+	}
 }
 
 func (t *thread) contextWithMap(n *node, mc map[string]any) map[string]any {
