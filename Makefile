@@ -12,7 +12,7 @@ help: ## list the targets
 build: ## build the keyflow CLI into bin/
 	$(GO) build -o $(BIN)/keyflow ./cmd/keyflow
 
-test: ## vet, then every test with the race detector (moto-backed tests skip, saying why, where moto_server is absent)
+test: node_modules/.package-lock.json ## vet, then every test with the race detector (moto-backed tests skip, saying why, where moto_server is absent)
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
@@ -43,7 +43,11 @@ lambda: ## build the Lambda bootstrap (provided.al2023, arm64) from cmd/lambda i
 	touch -t 198001010000 dist/lambda/bootstrap
 	rm -f dist/keyflow-lambda.zip && cd dist/lambda && zip -X -q ../keyflow-lambda.zip bootstrap
 
-npm: ## install the pinned Node validators (asl-validator) that the cfn tests run
+npm: node_modules/.package-lock.json ## install the pinned Node validators (asl-validator) that the cfn tests run
+
+# npm ci only when the lock file changed: the test target depends on it, so a
+# fresh clone gets the validator and later runs skip the install.
+node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
 clean:
