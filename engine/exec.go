@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/google/uuid"
@@ -346,11 +347,21 @@ type thread struct {
 	stNode    *node
 	stEntered time.Time
 	stRetry   int64
+	// the last payload thread.small converted, and what it made of it
+	lastMap   unsafe.Pointer
+	lastSmall any
 }
 
 func (t *thread) emit(e event) {
 	if t.noEvent && !terminal(e.typ) {
 		return
+	}
+	if !t.x.hist.discard {
+		if e.hasInput {
+			e.input = t.small(e.input)
+		} else if e.hasOutput {
+			e.output = t.small(e.output)
+		}
 	}
 	e.ts = t.x.run.now()
 	e.prev = t.prev

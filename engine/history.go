@@ -42,32 +42,43 @@ type event struct {
 	assigned     map[string]any
 }
 
-// rec is an event as the history keeps it: 56 bytes for the events that
-// most transitions record (a state entered or exited, a Map iteration),
-// the rarely used fields behind a pointer. Payloads stay value trees,
-// shared with the running states and never copied; they become JSON text
-// only when someone reads Result.History.
+// rec is an event as the history keeps it: 40 bytes, the rarely used
+// fields in history.details. Payloads stay value trees, shared with the
+// running states and never copied (a small object is kept as a smallObj,
+// see thread.small); they become JSON text only when someone reads
+// Result.History.
 type rec struct {
-	off     int64 // nanoseconds since the execution started
-	prev    int64
+	// word packs the kind (bits 0-7, index in eventTypes), the flags (bits
+	// 8-15) and the time since the execution started (bits 16-63: in
+	// milliseconds with flagMs, else in nanoseconds; with flagDetail and
+	// detail.hasTS, the timestamp is detail.ts).
+	word    uint64
 	payload any // the input (flagInput) or the output (flagOutput)
 	name    *string
-	detail  *recDetail
-	index   int32 // a Map iteration's index, or a MapStateStarted's length
-	kind    uint8 // index in eventTypes
-	flags   uint8
+	prev    int32 // with flagDetail: detail.prev
+	index   int32 // a Map iteration's index or a MapStateStarted's length; with flagDetail: position in history.details
 }
 
 const (
 	flagInput = 1 << iota
 	flagOutput
 	flagErr
-	flagTime // the timestamp is detail.ts: too far from the start for off
+	flagDetail // the event's fields are in history.details[index]
+	flagMs     // the offset counts milliseconds
 )
 
-// recDetail holds the fields of task, failure and start events.
+const maxOff = 1<<48 - 1
+
+func (r *rec) kind() uint8  { return uint8(r.word) }
+func (r *rec) flags() uint8 { return uint8(r.word >> 8) }
+
+// recDetail holds the fields of task, failure and start events, and of
+// events whose id, index or time do not fit in a rec.
 type recDetail struct {
 	ts           time.Time
+	hasTS        bool
+	prev         int64
+	index        int32
 	errName      string
 	cause        string
 	resource     string
@@ -109,6 +120,7 @@ type history struct {
 	discard  bool   // count events for the quota but keep none
 	exceeded func() // called once when the quota is reached
 	over     bool
+	details  []*recDetail
 	// kinds caches eventKinds by the address of the type's text: events
 	// name their type with the SDK's constants, so a hit costs no hashing.
 	kinds [16]kindEntry
@@ -165,57 +177,81 @@ func (h *history) add(e *event) int64 {
 }
 
 // compact turns e into a rec; only events with task, failure or start
-// fields allocate.
+// fields (or an id, index or time that does not fit) allocate.
 func (h *history) compact(e *event) rec {
-	r := rec{prev: e.prev, name: e.name, kind: h.kindOf(e.typ)}
-	if d := e.ts.Sub(h.base); d > math.MinInt64 && d < math.MaxInt64 {
-		r.off = int64(d)
+	r := rec{prev: int32(e.prev), name: e.name}
+	flags := uint8(0)
+	var off uint64
+	tsInDetail := false
+	if d := e.ts.Sub(h.base); d < 0 || d == math.MaxInt64 {
+		tsInDetail = true
+	} else if d%time.Millisecond == 0 && uint64(d/time.Millisecond) <= maxOff {
+		flags |= flagMs
+		off = uint64(d / time.Millisecond)
+	} else if uint64(d) <= maxOff {
+		off = uint64(d)
 	} else {
-		r.flags |= flagTime
+		tsInDetail = true
 	}
+	needDetail := tsInDetail || int64(r.prev) != e.prev
 	switch {
 	case e.hasInput:
-		r.flags |= flagInput
+		flags |= flagInput
 		r.payload = e.input
 	case e.hasOutput:
-		r.flags |= flagOutput
+		flags |= flagOutput
 		r.payload = e.output
 	}
 	if e.hasErr {
-		r.flags |= flagErr
+		flags |= flagErr
 	}
 	r.index = e.index
 	if e.length != 0 {
 		r.index = e.length
 	}
-	if r.flags&flagTime != 0 || e.errName != "" || e.cause != "" || e.resource != "" || e.resourceType != "" ||
+	if needDetail || e.errName != "" || e.cause != "" || e.resource != "" || e.resourceType != "" ||
 		e.region != "" || e.params != nil || e.timeout != nil || e.heartbeat != nil || e.roleArn != "" ||
 		e.mapRunArn != "" || len(e.assigned) > 0 {
-		r.detail = &recDetail{ts: e.ts, errName: e.errName, cause: e.cause, resource: e.resource,
+		flags |= flagDetail
+		d := &recDetail{ts: e.ts, hasTS: tsInDetail, prev: e.prev, index: r.index,
+			errName: e.errName, cause: e.cause, resource: e.resource,
 			resourceType: e.resourceType, region: e.region, params: e.params, timeout: e.timeout,
 			heartbeat: e.heartbeat, roleArn: e.roleArn, mapRunArn: e.mapRunArn, assigned: e.assigned}
+		if len(h.details) > math.MaxInt32 {
+			panic("engine: too many history events with details")
+		}
+		r.index = int32(len(h.details))
+		h.details = append(h.details, d)
 	}
+	r.word = uint64(h.kindOf(e.typ)) | uint64(flags)<<8 | off<<16
 	return r
 }
 
-// event expands r back into the event it was made from.
+// event expands r back into the event it was made from; called with h.mu
+// held or after the execution ended.
 func (h *history) event(r *rec) event {
-	e := event{typ: eventTypes[r.kind], prev: r.prev, index: r.index, length: r.index,
-		hasInput: r.flags&flagInput != 0, hasOutput: r.flags&flagOutput != 0, hasErr: r.flags&flagErr != 0}
+	flags := r.flags()
+	e := event{typ: eventTypes[r.kind()], prev: int64(r.prev), index: r.index, length: r.index,
+		hasInput: flags&flagInput != 0, hasOutput: flags&flagOutput != 0, hasErr: flags&flagErr != 0}
 	e.name = r.name
 	if e.hasInput {
 		e.input = r.payload
 	} else if e.hasOutput {
 		e.output = r.payload
 	}
-	if d := r.detail; d != nil {
+	off := time.Duration(r.word >> 16)
+	if flags&flagMs != 0 {
+		off *= time.Millisecond
+	}
+	e.ts = h.base.Add(off)
+	if flags&flagDetail != 0 {
+		d := h.details[r.index]
+		e.prev, e.index, e.length = d.prev, d.index, d.index
 		e.errName, e.cause, e.resource, e.resourceType, e.region = d.errName, d.cause, d.resource, d.resourceType, d.region
 		e.params, e.timeout, e.heartbeat, e.roleArn, e.mapRunArn, e.assigned = d.params, d.timeout, d.heartbeat, d.roleArn, d.mapRunArn, d.assigned
-	}
-	if r.flags&flagTime != 0 {
-		e.ts = r.detail.ts
-	} else {
-		e.ts = h.base.Add(time.Duration(r.off))
+		if d.hasTS {
+			e.ts = d.ts
+		}
 	}
 	return e
 }
@@ -264,13 +300,15 @@ func (c *marshalCache) str(v any) *string {
 		if len(t) > 0 {
 			key = [2]uintptr{uintptr(reflect.ValueOf(t).UnsafePointer()), uintptr(len(t))}
 		}
+	case *[1]kv, *[2]kv, *[3]kv, *[4]kv:
+		key = [2]uintptr{uintptr(reflect.ValueOf(t).UnsafePointer()), 0}
 	}
 	if key[0] != 0 {
 		if s, ok := c.m[key]; ok {
 			return s
 		}
 	}
-	b, err := data.Marshal(v)
+	b, err := data.Marshal(expandSmall(v))
 	s := string(b)
 	if err != nil {
 		s = "null"
@@ -279,6 +317,82 @@ func (c *marshalCache) str(v any) *string {
 		c.m[key] = &s
 	}
 	return &s
+}
+
+// kv is one member of a small object kept in the history.
+type kv struct {
+	k string
+	v any
+}
+
+// maxSmall is the most members an object may have to be kept as a small
+// object.
+const maxSmall = 4
+
+// small returns the form in which the history keeps payload v: an object
+// of 1 to maxSmall members becomes a *[n]kv (32 bytes a member instead of
+// the ~340 of a small Go map), which lets the map itself be collected once
+// the states are done with it; any other value is kept as it is. The
+// members' values stay shared. t caches the last object it converted:
+// consecutive events (a state's output, the next state's input) usually
+// carry the same one.
+func (t *thread) small(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) == 0 || len(m) > maxSmall {
+		return v
+	}
+	p := unsafe.Pointer(reflect.ValueOf(m).UnsafePointer())
+	if p == t.lastMap {
+		return t.lastSmall
+	}
+	var s any
+	var kvs []kv
+	switch len(m) {
+	case 1:
+		a := new([1]kv)
+		s, kvs = a, a[:]
+	case 2:
+		a := new([2]kv)
+		s, kvs = a, a[:]
+	case 3:
+		a := new([3]kv)
+		s, kvs = a, a[:]
+	default:
+		a := new([4]kv)
+		s, kvs = a, a[:]
+	}
+	i := 0
+	for k, x := range m {
+		if i == len(kvs) { // cannot happen: values are immutable
+			return v
+		}
+		kvs[i] = kv{k, x}
+		i++
+	}
+	t.lastMap, t.lastSmall = p, s
+	return s
+}
+
+// expandSmall turns a small object back into the map it was made from.
+func expandSmall(v any) any {
+	var kvs []kv
+	switch t := v.(type) {
+	case *[1]kv:
+		kvs = t[:]
+	case *[2]kv:
+		kvs = t[:]
+	case *[3]kv:
+		kvs = t[:]
+	case *[4]kv:
+		kvs = t[:]
+	default:
+		return v
+	}
+	m := make(map[string]any, len(kvs))
+	for _, e := range kvs {
+		m[e.k] = e.v
+	}
+	return m
 }
 
 func ptr[T any](v T) *T { return &v }
