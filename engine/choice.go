@@ -78,7 +78,8 @@ func (ch *choiceState) exec(t *thread, n *node, input any) (any, *node, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sc := t.scope(n, eff)
+	// The rules' reads end before the next read of the state begins.
+	sc := t.tempScope(n, eff)
 	var next *node
 	var rule *choiceRule
 	for i := range ch.rules {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/google/uuid"
@@ -347,9 +346,7 @@ type thread struct {
 	stNode    *node
 	stEntered time.Time
 	stRetry   int64
-	// the last payload thread.small converted, and what it made of it
-	lastMap   unsafe.Pointer
-	lastSmall any
+	hc        *smallCache // see small; nil until first used
 }
 
 func (t *thread) emit(e event) {

@@ -341,9 +341,14 @@ func (t *thread) small(v any) any {
 	if !ok || len(m) == 0 || len(m) > maxSmall {
 		return v
 	}
+	c := t.hc
+	if c == nil {
+		c = new(smallCache)
+		t.hc = c
+	}
 	p := unsafe.Pointer(reflect.ValueOf(m).UnsafePointer())
-	if p == t.lastMap {
-		return t.lastSmall
+	if p == c.lastMap {
+		return c.last
 	}
 	var s any
 	var kvs []kv
@@ -361,16 +366,54 @@ func (t *thread) small(v any) any {
 		a := new([4]kv)
 		s, kvs = a, a[:]
 	}
-	i := 0
-	for k, x := range m {
-		if i == len(kvs) { // cannot happen: values are immutable
-			return v
+	// The same shapes of object recur (a state's Parameters make the same
+	// keys every time): look the keys of a recent object of that size up,
+	// cheaper than iterating over the map.
+	shapes := &c.shapes[len(m)-1]
+	hit := -1
+	for si, prev := range shapes {
+		if prev == nil {
+			continue
 		}
-		kvs[i] = kv{k, x}
-		i++
+		ok := true
+		for j := range prev {
+			x, found := m[prev[j].k]
+			if !found {
+				ok = false
+				break
+			}
+			kvs[j] = kv{prev[j].k, x}
+		}
+		if ok { // as many keys, all found: the same keys
+			hit = si
+			break
+		}
 	}
-	t.lastMap, t.lastSmall = p, s
+	switch hit {
+	case 0:
+	case -1:
+		i := 0
+		for k, x := range m {
+			if i == len(kvs) { // cannot happen: values are immutable
+				return v
+			}
+			kvs[i] = kv{k, x}
+			i++
+		}
+		shapes[1], shapes[0] = shapes[0], kvs
+	default:
+		shapes[1], shapes[0] = shapes[0], shapes[1]
+	}
+	c.lastMap, c.last = p, s
 	return s
+}
+
+// smallCache is what thread.small remembers: the last object it converted
+// and, per size, the members of the last two objects of different keys.
+type smallCache struct {
+	lastMap unsafe.Pointer
+	last    any
+	shapes  [maxSmall][2][]kv
 }
 
 // expandSmall turns a small object back into the map it was made from.

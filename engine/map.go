@@ -265,7 +265,7 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 	t.x.run.fork(ctx, t.f, workers, func(f *fiber, _ int) {
 		// One worker runs its items one after the other: what an item
 		// needs only while it runs is allocated once per worker.
-		var scr iterScratch
+		var scr *iterScratch
 		for {
 			mu.Lock()
 			i := next
@@ -275,7 +275,10 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 			if stop || ctx.Err() != nil {
 				return
 			}
-			out, err := m.iteration(t, f, ctx, n, eff, base, inputs[i], i, &scr)
+			if scr == nil {
+				scr = new(iterScratch)
+			}
+			out, err := m.iteration(t, f, ctx, n, eff, base, inputs[i], i, scr)
 			if err != nil {
 				if errors.Is(err, errStopped) {
 					continue
@@ -334,7 +337,7 @@ func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, 
 	// The iteration's thread is the worker's: nothing keeps a thread once
 	// its program has returned.
 	ct := &scr.th
-	*ct = thread{x: t.x, f: f, ctx: ctx, prev: t.prev, vars: t.vars, noEvent: t.noEvent}
+	*ct = thread{x: t.x, f: f, ctx: ctx, prev: t.prev, vars: t.vars, noEvent: t.noEvent, hc: &scr.hc}
 	if m.distributed {
 		ct.noEvent = true
 		ct.vars = nil
@@ -403,6 +406,7 @@ type iterScratch struct {
 	sc   jsonpath.Scope
 	ctx  map[string]any // {"Map": {"Item": item}}, see mapState.selItemOnly
 	item map[string]any
+	hc   smallCache
 }
 
 // ctxOnlyMapItem reports whether every "$$" in s starts "$$.Map.Item.Value"
