@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyflow/keyflow/tasks"
 )
@@ -56,6 +59,19 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 		return (&tasks.Quarantine{Accounts: accounts, Now: now, Log: log, AdminsGroup: env("KEYFLOW_ADMINS_GROUP")}).Handle, nil
 	case "release":
 		return (&tasks.Release{Accounts: accounts, Now: now, Log: log}).Handle, nil
+	case "audit-record":
+		// Histories and records live in the deployment's own account:
+		// its configuration, no member role.
+		var cfg aws.Config
+		if a, ok := accounts.(*tasks.AWSAccounts); ok {
+			cfg = a.Config
+		}
+		bucket := env("KEYFLOW_AUDIT_BUCKET")
+		if bucket == "" {
+			return nil, fmt.Errorf("KEYFLOW_HANDLER=audit-record needs KEYFLOW_AUDIT_BUCKET")
+		}
+		return (&tasks.AuditRecord{SFN: sfn.NewFromConfig(cfg), Log: log,
+			Store: &tasks.S3RecordStore{S3: s3.NewFromConfig(cfg), Bucket: bucket}}).Handle, nil
 	}
-	return nil, fmt.Errorf("KEYFLOW_HANDLER=%q: want one of inventory, create-key, deactivate-key, delete-key, notify, quarantine, release", name)
+	return nil, fmt.Errorf("KEYFLOW_HANDLER=%q: want one of inventory, create-key, deactivate-key, delete-key, notify, quarantine, release, audit-record", name)
 }

@@ -12,9 +12,14 @@ import (
 // Every name the template may put in KEYFLOW_HANDLER must give a handler
 // that aws-lambda-go accepts (a bad signature only shows at Start).
 func TestHandlerNames(t *testing.T) {
-	env := func(string) string { return "" }
+	env := func(k string) string {
+		if k == "KEYFLOW_AUDIT_BUCKET" {
+			return "keyflow-audit-test"
+		}
+		return ""
+	}
 	accounts := tasks.NewAWSAccounts(aws.Config{}, "")
-	for _, name := range []string{"inventory", "create-key", "deactivate-key", "delete-key", "notify", "quarantine", "release"} {
+	for _, name := range []string{"inventory", "create-key", "deactivate-key", "delete-key", "notify", "quarantine", "release", "audit-record"} {
 		h, err := handler(name, accounts, env)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -31,5 +36,8 @@ func TestHandlerNames(t *testing.T) {
 	}
 	if _, err := handler("nope", accounts, env); err == nil {
 		t.Error("unknown handler accepted")
+	}
+	if _, err := handler("audit-record", accounts, func(string) string { return "" }); err == nil {
+		t.Error("audit-record without KEYFLOW_AUDIT_BUCKET accepted")
 	}
 }
