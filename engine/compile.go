@@ -28,6 +28,7 @@ type Machine struct {
 	top     *program
 	timeout time.Duration
 	ctxSM   map[string]any
+	roleArn string // the execution role's ARN, as $$.Execution.RoleArn gives it
 
 	mu    sync.Mutex
 	names map[string]*nameRecord
@@ -90,6 +91,7 @@ func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Mach
 	m := &Machine{e: e, name: stateMachineName, def: def, names: map[string]*nameRecord{}}
 	m.arn = fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", e.opts.Region, e.opts.AccountID, stateMachineName)
 	m.ctxSM = map[string]any{"Id": m.arn, "Name": stateMachineName}
+	m.roleArn = fmt.Sprintf("arn:aws:iam::%s:role/StepFunctions-%s-role", e.opts.AccountID, stateMachineName)
 	if def.TimeoutSeconds != nil {
 		m.timeout = time.Duration(*def.TimeoutSeconds) * time.Second
 	}
@@ -287,6 +289,13 @@ func compileSelector(f *states.PathField) (selector, error) {
 
 var emptyObject = map[string]any{}
 
+// withinInput reports whether what s selects is never larger, as JSON
+// text, than the value it applies to (plus 2 bytes: null gives {}): the
+// value itself, {}, or one value inside it.
+func (s selector) withinInput() bool {
+	return s.p == nil || s.null || (s.p.Definite() && s.p.Root() == "$")
+}
+
 func (s selector) apply(t *thread, n *node, v any) (any, error) {
 	if s.null {
 		return emptyObject, nil
@@ -301,6 +310,11 @@ func (s selector) apply(t *thread, n *node, v any) (any, error) {
 type resultPath struct {
 	discard bool
 	ref     *jsonpath.ReferencePath // nil: "$", the result replaces the input
+	// grow bounds what setting a result at ref adds to the input's JSON
+	// text beyond the result's own: each step's key (escaped: at most 6
+	// bytes a byte), quotes, colon, comma and the braces of an object the
+	// step creates.
+	grow int
 }
 
 func compileResultPath(f *states.PathField) (resultPath, error) {
@@ -314,7 +328,7 @@ func compileResultPath(f *states.PathField) (resultPath, error) {
 	if err != nil {
 		return resultPath{}, err
 	}
-	return resultPath{ref: r}, nil
+	return resultPath{ref: r, grow: 8*len(f.Path) + 16}, nil
 }
 
 func (r resultPath) apply(input, result any) (any, error) {
@@ -413,6 +427,30 @@ func pathReadsInput(s string) bool {
 		}
 	}
 	return false
+}
+
+// checkOutput enforces the 256 KiB quota on the output out of a state
+// that set result res into its input with rp, then applied n's
+// OutputPath. The input's size is bounded (t.inSize), so out's is bounded
+// by it plus res's and rp's growth: out is walked only when that bound
+// passes the quota. It records out's bound for the next state.
+func (t *thread) checkOutput(n *node, rp resultPath, res, out any) error {
+	if t.inSizeOK && n.out.withinInput() && !(rp.ref == nil && !rp.discard) {
+		bound := t.inSize + 2
+		if rp.ref != nil {
+			bound += data.Size(res) + rp.grow
+		}
+		if bound <= MaxPayloadBytes {
+			t.outSize, t.outSizeOK = bound, true
+			return nil
+		}
+	}
+	sz := data.Size(out)
+	if sz > MaxPayloadBytes {
+		return fail(failure.DataLimitExceeded, "The state/task '%s' returned a result with a size exceeding the maximum number of bytes service limit.", n.name)
+	}
+	t.outSize, t.outSizeOK = sz, true
+	return nil
 }
 
 // checkPayload enforces the 256 KiB quota on a state's input, output or

@@ -454,6 +454,24 @@ func TestQuotas(t *testing.T) {
 			t.Fatalf("%s %s: not caught by States.ALL", res.Status, res.Error)
 		}
 	})
+	t.Run("results set into the input add up", func(t *testing.T) {
+		// Each Pass copies a 60 KB string into a new field: the output of
+		// the fourth passes 256 KiB, whichever way its size is bounded.
+		def := `{"StartAt":"A","States":{
+		  "A":{"Type":"Pass","Parameters":{"s.$":"$.s"},"ResultPath":"$.a","Next":"B"},
+		  "B":{"Type":"Pass","Parameters":{"s.$":"$.s"},"ResultPath":"$.b","Next":"C"},
+		  "C":{"Type":"Pass","Parameters":{"s.$":"$.s"},"ResultPath":"$.c","Next":"D"},
+		  "D":{"Type":"Pass","Parameters":{"s.$":"$.s"},"ResultPath":"$.d","End":true}}}`
+		input := `{"s":"` + strings.Repeat("y", 60*1024) + `"}`
+		res := run(t, machine(t, engine.Options{}, def), input)
+		if res.Status != engine.StatusFailed || res.Error != "States.DataLimitExceeded" || !strings.Contains(res.Cause, "'D'") {
+			t.Fatalf("%s %s %s", res.Status, res.Error, res.Cause)
+		}
+		res = run(t, machine(t, engine.Options{}, strings.Replace(def, `"$.d"`, `"$.a"`, 1)), input)
+		if res.Status != engine.StatusSucceeded {
+			t.Fatalf("%s %s %s: the fourth result replaces the first", res.Status, res.Error, res.Cause)
+		}
+	})
 	t.Run("input", func(t *testing.T) {
 		m := machine(t, engine.Options{}, `{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}`)
 		_, err := m.Start(context.Background(), "", map[string]any{"x": strings.Repeat("y", 257*1024)})

@@ -59,6 +59,7 @@ type Execution struct {
 	name   string
 	arn    string
 	input  any
+	inSize int // of input, as JSON text
 	start  time.Time
 	run    runner
 	hist   history
@@ -77,7 +78,10 @@ type Execution struct {
 	tokMu  sync.Mutex
 	tokens []string
 
-	ctxExec map[string]any
+	ctxOnce sync.Once
+	ctxExec map[string]any // $$.Execution, see execContext
+
+	rngOnce sync.Once // rng is made on first use: most executions draw nothing
 	depth   int
 	done    chan struct{}
 	result  *Result
@@ -96,8 +100,12 @@ type stopReason struct {
 // errStopped unwinds threads of an execution that is being stopped.
 var errStopped = errors.New("engine: execution stopped")
 
+// nameRecord is a name a machine's execution used. input is the running
+// execution's input tree: serialised only when the name is started again
+// while it runs (AWS returns the running execution when the input is the
+// same), and dropped when the execution ends.
 type nameRecord struct {
-	input   string
+	input   any
 	running *Execution
 }
 
@@ -185,8 +193,9 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 	if err != nil {
 		return nil, apiErr(ErrInvalidExecutionInput, "%v", err)
 	}
-	if sz := data.Size(in); sz > MaxPayloadBytes {
-		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", sz, MaxPayloadBytes)
+	inSize := data.Size(in)
+	if inSize > MaxPayloadBytes {
+		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", inSize, MaxPayloadBytes)
 	}
 	generated := name == ""
 	if generated {
@@ -195,24 +204,21 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		return nil, err
 	}
 	e := m.e
-	x := &Execution{m: m, name: name, input: in, depth: depth, done: make(chan struct{}), mockCalls: map[string]int{}}
+	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, done: make(chan struct{}), mockCalls: map[string]int{}}
 	x.arn = fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", e.opts.Region, e.opts.AccountID, m.name, name)
 	if !generated {
-		key, _ := data.Marshal(in)
 		m.mu.Lock()
 		if rec, ok := m.names[name]; ok {
+			running, prevIn := rec.running, rec.input
 			m.mu.Unlock()
-			if rec.running != nil && rec.input == string(key) {
-				return rec.running, nil
+			if running != nil && sameJSON(prevIn, in) {
+				return running, nil
 			}
 			return nil, apiErr(ErrExecutionAlreadyExists, "execution already exists: %q", x.arn)
 		}
-		m.names[name] = &nameRecord{input: string(key), running: x}
+		m.names[name] = &nameRecord{input: in, running: x}
 		m.mu.Unlock()
 	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	x.rng = rand.New(rand.NewPCG(e.opts.Seed, h.Sum64()))
 	if at.IsZero() {
 		at = e.clock.Now()
 	}
@@ -230,14 +236,6 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
 			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
 			eventType: types.HistoryEventTypeExecutionFailed, recordDetail: true})
-	}
-	x.ctxExec = map[string]any{
-		"Id":           x.arn,
-		"Input":        in,
-		"Name":         name,
-		"RoleArn":      fmt.Sprintf("arn:aws:iam::%s:role/StepFunctions-%s-role", e.opts.AccountID, m.name),
-		"StartTime":    formatTime(x.start),
-		"RedriveCount": int64(0),
 	}
 	root := &thread{x: x, ctx: x.ctx}
 	body := func(f *fiber) {
@@ -275,7 +273,8 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 }
 
 func (x *Execution) runTop(t *thread) (any, error) {
-	t.emit(event{typ: types.HistoryEventTypeExecutionStarted, input: x.input, hasInput: true, roleArn: x.ctxExec["RoleArn"].(string)})
+	t.emit(event{typ: types.HistoryEventTypeExecutionStarted, input: x.input, hasInput: true, roleArn: x.m.roleArn})
+	t.inSize, t.inSizeOK = x.inSize, true
 	return t.runProgram(x.m.top, x.input)
 }
 
@@ -316,7 +315,7 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	x.tokMu.Unlock()
 	x.m.mu.Lock()
 	if rec, ok := x.m.names[x.name]; ok && rec.running == x {
-		rec.running = nil
+		rec.running, rec.input = nil, nil
 	}
 	x.m.mu.Unlock()
 	x.cancel()
@@ -347,6 +346,11 @@ type thread struct {
 	stEntered time.Time
 	stRetry   int64
 	hc        *smallCache // see small; nil until first used
+	// inSize bounds the size (as JSON text) of the input of the state
+	// being run, when inSizeOK; a state that checks its output against the
+	// payload quota sets outSize, the next state's inSize (checkOutput).
+	inSize, outSize     int
+	inSizeOK, outSizeOK bool
 }
 
 func (t *thread) emit(e event) {
@@ -379,10 +383,13 @@ func (t *thread) runProgram(p *program, input any) (any, error) {
 		}
 		t.retry = 0
 		t.token = ""
+		t.outSizeOK = false
 		out, next, err := n.impl.exec(t, n, input)
 		if err != nil {
+			t.inSizeOK = false
 			return nil, t.runtimeCause(n, err)
 		}
+		t.inSize, t.inSizeOK = t.outSize, t.outSizeOK
 		input = out
 		n = next
 	}
@@ -424,7 +431,7 @@ func (t *thread) tempScope(n *node, input any) *jsonpath.Scope {
 
 func (t *thread) contextObject(n *node) map[string]any {
 	c := make(map[string]any, 5)
-	c["Execution"], c["State"], c["StateMachine"] = t.x.ctxExec, t.stateContext(n), t.x.m.ctxSM
+	c["Execution"], c["State"], c["StateMachine"] = t.x.execContext(), t.stateContext(n), t.x.m.ctxSM
 	if t.token != "" {
 		c["Task"] = map[string]any{"Token": t.token}
 	}
@@ -432,6 +439,40 @@ func (t *thread) contextObject(n *node) map[string]any {
 		c["Map"] = t.mapCtx
 	}
 	return c
+}
+
+// execContext is $$.Execution, built on first use (from any of the
+// execution's goroutines) and then shared.
+func (x *Execution) execContext() map[string]any {
+	x.ctxOnce.Do(func() {
+		x.ctxExec = map[string]any{
+			"Id":           x.arn,
+			"Input":        x.input,
+			"Name":         x.name,
+			"RoleArn":      x.m.roleArn,
+			"StartTime":    formatTime(x.start),
+			"RedriveCount": int64(0),
+		}
+	})
+	return x.ctxExec
+}
+
+// random is the execution's seeded source (retry jitter, request ids);
+// called with rngMu held.
+func (x *Execution) random() *rand.Rand {
+	x.rngOnce.Do(func() {
+		h := fnv.New64a()
+		h.Write([]byte(x.name))
+		x.rng = rand.New(rand.NewPCG(x.m.e.opts.Seed, h.Sum64()))
+	})
+	return x.rng
+}
+
+// sameJSON reports whether a and b have the same JSON text.
+func sameJSON(a, b any) bool {
+	ka, _ := data.Marshal(a)
+	kb, _ := data.Marshal(b)
+	return string(ka) == string(kb)
 }
 
 // stateContext is $$.State. It is immutable, so the thread keeps the last

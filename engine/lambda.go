@@ -131,7 +131,7 @@ func (x *Execution) requestID() string {
 	var b [16]byte
 	x.rngMu.Lock()
 	for i := range b {
-		b[i] = byte(x.rng.Uint32())
+		b[i] = byte(x.random().Uint32())
 	}
 	x.rngMu.Unlock()
 	b[6] = b[6]&0x0f | 0x40

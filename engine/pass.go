@@ -58,7 +58,7 @@ func (p *passState) exec(t *thread, n *node, input any) (any, *node, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkPayload(out, n.name); err != nil {
+	if err := t.checkOutput(n, p.rp, res, out); err != nil {
 		return nil, nil, err
 	}
 	t.exit(n, types.HistoryEventTypePassStateExited, out, assigned)

@@ -126,7 +126,7 @@ func (r *retrier) delay(attempt int, rnd func() float64) time.Duration {
 func (x *Execution) rand() float64 {
 	x.rngMu.Lock()
 	defer x.rngMu.Unlock()
-	return x.rng.Float64()
+	return x.random().Float64()
 }
 
 // withRetry runs attempt until it succeeds or its error is not retried any
