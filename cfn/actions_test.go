@@ -23,7 +23,13 @@ var sdkInterfaces = map[string]reflect.Type{
 	"sns":            reflect.TypeFor[tasks.SNSAPI](),
 	"organizations":  reflect.TypeFor[tasks.OrganizationsAPI](),
 	"sts":            reflect.TypeFor[tasks.STSAPI](),
+	"states":         reflect.TypeFor[tasks.SFNAPI](),
+	"s3":             reflect.TypeFor[tasks.S3API](),
 }
+
+// authorizedAs names the SDK calls that IAM authorizes under another
+// action's name.
+var authorizedAs = map[string]string{"s3:HeadObject": "s3:GetObject"}
 
 // sdkMethods maps each SDK method name of those interfaces to its IAM
 // action ("ListUsers" -> "iam:ListUsers").
@@ -36,7 +42,11 @@ func sdkMethods(t *testing.T) map[string]string {
 			if prev, ok := m[name]; ok {
 				t.Fatalf("method %s is on two SDK interfaces (%s and %s): the walk cannot tell their actions apart", name, prev, prefix)
 			}
-			m[name] = prefix + ":" + name
+			action := prefix + ":" + name
+			if other, ok := authorizedAs[action]; ok {
+				action = other
+			}
+			m[name] = action
 		}
 	}
 	return m

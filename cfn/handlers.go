@@ -26,6 +26,9 @@ type Handler struct {
 	// TimeoutSeconds bounds one invocation: the inventory walks a whole
 	// Organization, the others touch one user.
 	TimeoutSeconds int
+	// OneAtATime caps the function at one concurrent invocation: the audit
+	// log is a hash chain, and two writers would fork it.
+	OneAtATime bool
 }
 
 // Actions by what they reach; the resource each is scoped to follows from
@@ -89,6 +92,14 @@ var Handlers = []Handler{
 			"iam:ListUserPolicies", "iam:ListUserTags", "iam:UntagUser", "iam:UpdateAccessKey",
 			assumeMember,
 		},
+	},
+	{
+		// Not a task of any workflow: the AuditRule invokes it when any
+		// keyflow execution ends, so it has no definition substitution.
+		Name: "audit-record", Logical: "AuditRecord", FunctionName: "keyflow-audit-record",
+		TimeoutSeconds: 120, OneAtATime: true,
+		// s3:GetObject also authorizes the HeadObject the handler makes.
+		Actions: []string{"states:GetExecutionHistory", "s3:GetObject", "s3:PutObject"},
 	},
 }
 

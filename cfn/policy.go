@@ -76,6 +76,11 @@ var (
 	// name a DescribeSecret asks for before the secret exists and the ARN's
 	// random suffix after.
 	userSecrets = sub("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:Account_*_User_*_AccessKey*")
+	// keyflowExecutions are the executions of keyflow's own state machines,
+	// whose histories the audit reads.
+	keyflowExecutions = sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:keyflow-*:*")
+	// auditObjects are the audit records and the chain's head.
+	auditObjects = sub("${AuditBucket.Arn}/audit/*")
 	// memberRoles is the member role in any account: which accounts the
 	// inventory reaches is the Organization's business, and the member
 	// role's trust policy admits only this account's keyflow roles.
@@ -109,6 +114,12 @@ func handlerStatements(h Handler, useKey bool) []any {
 		// The Organizations list calls take no resource of this
 		// account's: IAM authorizes them against "*".
 		out = append(out, allow("Organization", a, "*"))
+	}
+	if a := by["states"]; len(a) > 0 {
+		out = append(out, allow("KeyflowExecutions", a, keyflowExecutions))
+	}
+	if a := by["s3"]; len(a) > 0 {
+		out = append(out, allow("AuditRecords", a, auditObjects))
 	}
 	if a := by["sts"]; len(a) > 0 {
 		out = append(out, allow("MemberRole", a, memberRoles))

@@ -137,6 +137,7 @@ func Central(o Options) ([]byte, error) {
 	}
 	schedule(t)
 	quarantineRule(t)
+	auditRule(t)
 	trail(t)
 	t.Outputs = cloudformation.Outputs{}
 	for _, m := range machines {
@@ -296,18 +297,21 @@ func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 		env["KEYFLOW_SECURITY_TEAM"] = cloudformation.Ref("NotificationEmail")
 	case "quarantine":
 		env["KEYFLOW_ADMINS_GROUP"] = cloudformation.Ref("AdminsGroup")
+	case "audit-record":
+		env["KEYFLOW_AUDIT_BUCKET"] = cloudformation.Ref("AuditBucket")
 	}
 	t.Resources[h.Logical+"Function"] = &lambda.Function{
-		FunctionName:  cloudformation.String(h.FunctionName),
-		Description:   cloudformation.String("keyflow " + h.Name + " handler"),
-		Runtime:       cloudformation.String("provided.al2023"),
-		Architectures: []string{"arm64"},
-		Handler:       cloudformation.String("bootstrap"),
-		Code:          &lambda.Function_Code{}, // the local path, set in Central
-		Role:          cloudformation.GetAtt(h.Logical+"Role", "Arn"),
-		MemorySize:    cloudformation.Int(256),
-		Timeout:       cloudformation.Int(h.TimeoutSeconds),
-		Environment:   &lambda.Function_Environment{Variables: env},
+		FunctionName:                 cloudformation.String(h.FunctionName),
+		Description:                  cloudformation.String("keyflow " + h.Name + " handler"),
+		Runtime:                      cloudformation.String("provided.al2023"),
+		Architectures:                []string{"arm64"},
+		Handler:                      cloudformation.String("bootstrap"),
+		Code:                         &lambda.Function_Code{}, // the local path, set in Central
+		Role:                         cloudformation.GetAtt(h.Logical+"Role", "Arn"),
+		MemorySize:                   cloudformation.Int(256),
+		Timeout:                      cloudformation.Int(h.TimeoutSeconds),
+		Environment:                  &lambda.Function_Environment{Variables: env},
+		ReservedConcurrentExecutions: oneAtATime(h),
 		// The log group exists (with its retention) before the function
 		// can write to it, so Lambda never creates one without retention.
 		AWSCloudFormationDependsOn: []string{h.Logical + "LogGroup"},
@@ -486,6 +490,56 @@ func schedule(t *cloudformation.Template) {
 				`"rotationDays":${RotationDays},"inactiveDays":${InactiveDays},"bufferDays":${BufferDays},"dryRun":${DryRun}}`),
 			RetryPolicy: &scheduler.Schedule_RetryPolicy{MaximumRetryAttempts: cloudformation.Float64(3)},
 		},
+	}
+}
+
+func oneAtATime(h Handler) *int {
+	if h.OneAtATime {
+		return cloudformation.Int(1)
+	}
+	return nil
+}
+
+// auditRule writes an audit record whenever an execution of a keyflow state
+// machine ends, into a private, versioned bucket kept when the stack goes.
+// The function runs one invocation at a time (the records form one hash
+// chain); EventBridge's asynchronous invocation queues the others.
+func auditRule(t *cloudformation.Template) {
+	t.Resources["AuditBucket"] = &s3.Bucket{
+		BucketEncryption: &s3.Bucket_BucketEncryption{ServerSideEncryptionConfiguration: []s3.Bucket_ServerSideEncryptionRule{{
+			ServerSideEncryptionByDefault: &s3.Bucket_ServerSideEncryptionByDefault{SSEAlgorithm: "AES256"},
+		}}},
+		PublicAccessBlockConfiguration: &s3.Bucket_PublicAccessBlockConfiguration{
+			BlockPublicAcls: cloudformation.Bool(true), BlockPublicPolicy: cloudformation.Bool(true),
+			IgnorePublicAcls: cloudformation.Bool(true), RestrictPublicBuckets: cloudformation.Bool(true),
+		},
+		OwnershipControls:                    &s3.Bucket_OwnershipControls{Rules: []s3.Bucket_OwnershipControlsRule{{ObjectOwnership: cloudformation.String("BucketOwnerEnforced")}}},
+		VersioningConfiguration:              &s3.Bucket_VersioningConfiguration{Status: "Enabled"},
+		AWSCloudFormationDeletionPolicy:      policies.DeletionPolicy("Retain"),
+		AWSCloudFormationUpdateReplacePolicy: policies.UpdateReplacePolicy("Retain"),
+	}
+	t.Resources["AuditRule"] = &events.Rule{
+		Description: cloudformation.String("keyflow: every keyflow execution that ends gets an audit record"),
+		State:       cloudformation.String("ENABLED"),
+		EventPattern: map[string]any{
+			"source":      []string{"aws.states"},
+			"detail-type": []string{"Step Functions Execution Status Change"},
+			"detail": map[string]any{
+				"status":          []string{"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"},
+				"stateMachineArn": []any{map[string]any{"prefix": sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:keyflow-")}},
+			},
+		},
+		Targets: []events.Rule_Target{{
+			Id:        "AuditRecord",
+			Arn:       cloudformation.GetAtt("AuditRecordFunction", "Arn"),
+			InputPath: cloudformation.String("$.detail"),
+		}},
+	}
+	t.Resources["AuditRulePermission"] = &lambda.Permission{
+		Action:       "lambda:InvokeFunction",
+		FunctionName: cloudformation.Ref("AuditRecordFunction"),
+		Principal:    "events.amazonaws.com",
+		SourceArn:    cloudformation.GetAttPtr("AuditRule", "Arn"),
 	}
 }
 
