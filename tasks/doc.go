@@ -1,6 +1,6 @@
 // Package tasks holds keyflow's Lambda task handlers: the steps that touch
 // real credentials (inventory, create key, deactivate key, delete key,
-// notify, quarantine, release). Each handler is an aws-lambda-go handler,
+// notify, quarantine, release, audit-record). Each handler is an aws-lambda-go handler,
 // func (h *X) Handle(ctx, XInput) (*XOutput, error), with flat camelCase JSON
 // input and output, because that JSON is what the state machines pass from
 // state to state and what the audit reads back from the history.
