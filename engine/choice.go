@@ -121,6 +121,11 @@ func (ch *choiceState) exec(t *thread, n *node, input any) (any, *node, error) {
 		}
 	}
 	t.exit(n, types.HistoryEventTypeChoiceStateExited, out, assigned)
+	// Its output is its input or one value inside it: the input's bound
+	// holds for the next state.
+	if eff := t.effSize(n); eff >= 0 && n.out.withinInput() {
+		t.outSize, t.outSizeOK = eff+2, true
+	}
 	return out, next, nil
 }
 

@@ -359,6 +359,84 @@ func template(ptr, field string, v any) (*payload.Template, error) {
 type parameters struct {
 	tmpl       *payload.Template
 	readsInput bool
+	size       sizeBound // of the result, see templateBound
+}
+
+// sizeBound bounds the size, as JSON text, of a template's result:
+// fixed + perInput * the size of the effective input, when ok.
+type sizeBound struct {
+	fixed, perInput int
+	ok              bool
+}
+
+// of is the bound for an effective input of at most in bytes (in < 0:
+// unknown), or -1.
+func (b sizeBound) of(in int) int {
+	switch {
+	case !b.ok:
+		return -1
+	case b.perInput == 0:
+		return b.fixed
+	case in < 0:
+		return -1
+	}
+	return b.fixed + b.perInput*in
+}
+
+// maxNumberSize bounds the JSON text of any number (int64 or float64).
+const maxNumberSize = 32
+
+// templateBound bounds the result of template v (as states decodes it)
+// without evaluating it: literals have their own size, a field that reads
+// a definite path of the input at most the input's, and a
+// States.MathAdd a number's. Anything else (the context object,
+// variables, other intrinsics, indefinite paths) is not bounded.
+func templateBound(v any) sizeBound {
+	switch t := v.(type) {
+	case map[string]any:
+		b := sizeBound{fixed: 2 + max(len(t)-1, 0), ok: true}
+		for k, x := range t {
+			var f sizeBound
+			if name, dyn := strings.CutSuffix(k, ".$"); dyn {
+				k = name
+				src, isStr := x.(string)
+				if !isStr {
+					return sizeBound{}
+				}
+				switch {
+				case strings.HasPrefix(src, "States.MathAdd("):
+					f = sizeBound{fixed: maxNumberSize, ok: true}
+				default:
+					p, err := jsonpath.Compile(src)
+					if err != nil || !p.Definite() || p.Root() != "$" {
+						return sizeBound{}
+					}
+					f = sizeBound{perInput: 1, ok: true}
+				}
+			} else if f = templateBound(x); !f.ok {
+				return sizeBound{}
+			}
+			b.fixed += data.Size(k) + 1 + f.fixed
+			b.perInput += f.perInput
+		}
+		return b
+	case []any:
+		b := sizeBound{fixed: 2 + max(len(t)-1, 0), ok: true}
+		for _, x := range t {
+			f := templateBound(x)
+			if !f.ok {
+				return sizeBound{}
+			}
+			b.fixed += f.fixed
+			b.perInput += f.perInput
+		}
+		return b
+	}
+	tree, err := data.FromGo(v)
+	if err != nil {
+		return sizeBound{}
+	}
+	return sizeBound{fixed: data.Size(tree), ok: true}
 }
 
 // compileParameters compiles an optional Parameters field.
@@ -367,7 +445,7 @@ func compileParameters(ptr string, v any) (*parameters, error) {
 	if t == nil || err != nil {
 		return nil, err
 	}
-	return &parameters{tmpl: t, readsInput: readsInput(v)}, nil
+	return &parameters{tmpl: t, readsInput: readsInput(v), size: templateBound(v)}, nil
 }
 
 // eval evaluates the parameters on the effective input eff. As on AWS, a
@@ -430,18 +508,29 @@ func pathReadsInput(s string) bool {
 }
 
 // checkOutput enforces the 256 KiB quota on the output out of a state
-// that set result res into its input with rp, then applied n's
-// OutputPath. The input's size is bounded (t.inSize), so out's is bounded
-// by it plus res's and rp's growth: out is walked only when that bound
-// passes the quota. It records out's bound for the next state.
-func (t *thread) checkOutput(n *node, rp resultPath, res, out any) error {
-	if t.inSizeOK && n.out.withinInput() && !(rp.ref == nil && !rp.discard) {
-		bound := t.inSize + 2
-		if rp.ref != nil {
-			bound += data.Size(res) + rp.grow
+// that set result res (of at most resSize bytes; -1: unknown) into its
+// input with rp, then applied n's OutputPath. The input's size is bounded
+// (t.inSize), so out's is bounded by it plus res's and rp's growth: out is
+// walked only when no bound shows it within the quota. It records out's
+// bound for the next state.
+func (t *thread) checkOutput(n *node, rp resultPath, res any, resSize int, out any) error {
+	if n.out.withinInput() {
+		bound := -1
+		switch {
+		case rp.discard:
+			if t.inSizeOK {
+				bound = t.inSize
+			}
+		case rp.ref == nil:
+			bound = resSize
+		case t.inSizeOK:
+			if resSize < 0 {
+				resSize = data.Size(res)
+			}
+			bound = t.inSize + resSize + rp.grow
 		}
-		if bound <= MaxPayloadBytes {
-			t.outSize, t.outSizeOK = bound, true
+		if bound >= 0 && bound+2 <= MaxPayloadBytes {
+			t.outSize, t.outSizeOK = bound+2, true
 			return nil
 		}
 	}
@@ -451,6 +540,15 @@ func (t *thread) checkOutput(n *node, rp resultPath, res, out any) error {
 	}
 	t.outSize, t.outSizeOK = sz, true
 	return nil
+}
+
+// effSize bounds the size of n's effective input (InputPath applied), or
+// is -1.
+func (t *thread) effSize(n *node) int {
+	if t.inSizeOK && n.in.withinInput() {
+		return t.inSize + 2
+	}
+	return -1
 }
 
 // checkPayload enforces the 256 KiB quota on a state's input, output or

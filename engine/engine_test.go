@@ -454,6 +454,28 @@ func TestQuotas(t *testing.T) {
 			t.Fatalf("%s %s: not caught by States.ALL", res.Status, res.Error)
 		}
 	})
+	t.Run("parameters that copy the input twice", func(t *testing.T) {
+		def := `{"StartAt":"A","States":{
+		  "A":{"Type":"Pass","Parameters":{"x.$":"$.s","y.$":"$.s","n.$":"States.MathAdd($.k, 1)","lit":[1,"two"]},"Next":"C"},
+		  "C":{"Type":"Choice","Choices":[{"Variable":"$.n","NumericEquals":2,"Next":"B"}],"Default":"B"},
+		  "B":{"Type":"Pass","Parameters":{"x.$":"$.x","y.$":"$.y","z.$":"$.x"},"End":true}}}`
+		for _, c := range []struct {
+			kb    int
+			fails string
+		}{{40, ""}, {100, "'B'"}, {140, "'A'"}} {
+			input := `{"k":1,"s":"` + strings.Repeat("y", c.kb*1024) + `"}`
+			res := run(t, machine(t, engine.Options{}, def), input)
+			if c.fails == "" {
+				if res.Status != engine.StatusSucceeded {
+					t.Fatalf("%d KB: %s %s %s", c.kb, res.Status, res.Error, res.Cause)
+				}
+				continue
+			}
+			if res.Status != engine.StatusFailed || res.Error != "States.DataLimitExceeded" || !strings.Contains(res.Cause, c.fails) {
+				t.Fatalf("%d KB: %s %s %s, want a failure in %s", c.kb, res.Status, res.Error, res.Cause, c.fails)
+			}
+		}
+	})
 	t.Run("results set into the input add up", func(t *testing.T) {
 		// Each Pass copies a 60 KB string into a new field: the output of
 		// the fourth passes 256 KiB, whichever way its size is bounded.

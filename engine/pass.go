@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 	"github.com/keyflow/keyflow/states"
+	"github.com/keyflow/keyflow/states/data"
 )
 
 // passState passes its input, its Parameters or its Result to its output.
@@ -10,6 +11,7 @@ type passState struct {
 	params    *parameters
 	result    any
 	hasResult bool
+	resSize   int // of result
 	rp        resultPath
 }
 
@@ -27,6 +29,7 @@ func (c *compiler) pass(ptr string, n *node, s *states.Pass) (impl, error) {
 		if p.result, err = toTree(p.result); err != nil {
 			return nil, compileErr(ptr, "Result", err)
 		}
+		p.resSize = data.Size(p.result)
 	}
 	n.usesCtx = n.usesCtx || mentionsContext(s.Parameters, s.ResultPath)
 	return p, nil
@@ -44,8 +47,12 @@ func (p *passState) exec(t *thread, n *node, input any) (any, *node, error) {
 		}
 	}
 	res := eff
+	resSize := t.effSize(n)
+	if p.params != nil {
+		resSize = p.params.size.of(resSize)
+	}
 	if p.hasResult {
-		res = p.result
+		res, resSize = p.result, p.resSize
 	}
 	out, err := p.rp.apply(input, res)
 	if err != nil {
@@ -58,7 +65,7 @@ func (p *passState) exec(t *thread, n *node, input any) (any, *node, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := t.checkOutput(n, p.rp, res, out); err != nil {
+	if err := t.checkOutput(n, p.rp, res, resSize, out); err != nil {
 		return nil, nil, err
 	}
 	t.exit(n, types.HistoryEventTypePassStateExited, out, assigned)
