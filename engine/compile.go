@@ -29,6 +29,9 @@ type Machine struct {
 	timeout time.Duration
 	ctxSM   map[string]any
 	roleArn string // the execution role's ARN, as $$.Execution.RoleArn gives it
+	// stateNames[i] is the name of the node whose id is i+1: history
+	// records name a state by id.
+	stateNames []*string
 
 	mu    sync.Mutex
 	names map[string]*nameRecord
@@ -48,6 +51,7 @@ type program struct {
 // the type's own behaviour is impl.
 type node struct {
 	name     string
+	id       int // 1 + its index in Machine.stateNames
 	typ      states.StateType
 	next     *node
 	end      bool
@@ -104,6 +108,7 @@ func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Mach
 		return nil, err
 	}
 	m.top = top
+	m.stateNames = c.names
 	e.mu.Lock()
 	e.byName[m.name] = m
 	e.byArn[m.arn] = m
@@ -112,8 +117,9 @@ func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Mach
 }
 
 type compiler struct {
-	e  *Engine
-	ql states.QueryLanguage
+	e     *Engine
+	ql    states.QueryLanguage
+	names []*string // of the nodes compiled so far, by id-1
 }
 
 func (c *compiler) program(ptr, startAt string, ss states.States, depth int) (*program, error) {
@@ -170,6 +176,8 @@ func (c *compiler) node(ptr, name string, st states.State, depth int) (*node, er
 		return nil, fmt.Errorf("engine: compile: %s/QueryLanguage: JSONata is not supported yet; use JSONPath", ptr)
 	}
 	n := &node{name: name, typ: st.Type(), nextName: cf.Next, end: cf.End}
+	c.names = append(c.names, &n.name)
+	n.id = len(c.names)
 	var err error
 	if n.in, err = compileSelector(cf.InputPath); err != nil {
 		return nil, fmt.Errorf("engine: compile: %s/InputPath: %w", ptr, err)

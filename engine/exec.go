@@ -232,6 +232,8 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 	}
 	x.hist.discard = e.opts.DiscardHistory
 	x.hist.base = x.start
+	x.hist.names = m.stateNames
+	x.hist.lastTS = x.start // offset 0
 	x.hist.exceeded = func() {
 		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
 			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
@@ -490,13 +492,13 @@ func (t *thread) stateContext(n *node) map[string]any {
 // enter records a state's entry.
 func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
 	t.entered = t.now()
-	t.emit(event{typ: typ, name: &n.name, input: input, hasInput: true})
+	t.emit(event{typ: typ, node: n, input: input, hasInput: true})
 	t.enteredID = t.prev
 }
 
 // exit applies Assign (already evaluated into vars) and records the exit.
 func (t *thread) exit(n *node, typ types.HistoryEventType, output any, assigned map[string]any) {
-	t.emit(event{typ: typ, name: &n.name, output: output, hasOutput: true, assigned: assigned})
+	t.emit(event{typ: typ, node: n, output: output, hasOutput: true, assigned: assigned})
 }
 
 // assign evaluates n's Assign against v ($ as AWS documents for the state

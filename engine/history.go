@@ -21,7 +21,8 @@ type event struct {
 	ts   time.Time
 	prev int64
 
-	name         *string // points into the compiled node: no copy
+	node         *node   // the state the event names
+	name         *string // the state's name, when expanded from a rec
 	input        any
 	output       any
 	hasInput     bool
@@ -42,21 +43,22 @@ type event struct {
 	assigned     map[string]any
 }
 
-// rec is an event as the history keeps it: 40 bytes, the rarely used
+// rec is an event as the history keeps it: 32 bytes, the rarely used
 // fields in history.details. Payloads stay value trees, shared with the
 // running states and never copied (a small object is kept as a smallObj,
 // see thread.small); they become JSON text only when someone reads
 // Result.History.
 type rec struct {
-	// word packs the kind (bits 0-7, index in eventTypes), the flags (bits
-	// 8-15) and the time since the execution started (bits 16-63: in
-	// milliseconds with flagMs, else in nanoseconds; with flagDetail and
-	// detail.hasTS, the timestamp is detail.ts).
+	// word packs the kind (bits 0-6, index in eventTypes), the flags
+	// (bits 7-11), the high 8 bits of back (12-19) and the time since the
+	// execution started (bits 20-63: in milliseconds with flagMs, else in
+	// nanoseconds; with flagDetail and detail.hasTS, the timestamp is
+	// detail.ts).
 	word    uint64
-	payload any // the input (flagInput) or the output (flagOutput)
-	name    *string
-	prev    int32 // with flagDetail: detail.prev
-	index   int32 // a Map iteration's index or a MapStateStarted's length; with flagDetail: position in history.details
+	payload any    // the input (flagInput) or the output (flagOutput)
+	name    uint16 // the state's node id (history.names[name-1]); 0: none
+	backLo  uint16 // id minus the previous event's id: low 16 bits (high 8 in word)
+	index   int32  // a Map iteration's index or a MapStateStarted's length; with flagDetail: position in history.details
 }
 
 const (
@@ -67,10 +69,21 @@ const (
 	flagMs     // the offset counts milliseconds
 )
 
-const maxOff = 1<<48 - 1
+const (
+	flagsShift = 7
+	backShift  = 12
+	offShift   = 20
+	maxOff     = 1<<(64-offShift) - 1
+	maxBack    = 1<<24 - 1
+)
 
-func (r *rec) kind() uint8  { return uint8(r.word) }
-func (r *rec) flags() uint8 { return uint8(r.word >> 8) }
+var _ [32 - unsafe.Sizeof(rec{})]byte // a rec stays within 32 bytes
+
+func (r *rec) kind() uint8  { return uint8(r.word & (1<<flagsShift - 1)) }
+func (r *rec) flags() uint8 { return uint8(r.word>>flagsShift) & 0x1f }
+func (r *rec) back() int64 {
+	return int64(r.backLo) | int64(r.word>>backShift&0xff)<<16
+}
 
 // recDetail holds the fields of task, failure and start events, and of
 // events whose id, index or time do not fit in a rec.
@@ -79,6 +92,7 @@ type recDetail struct {
 	hasTS        bool
 	prev         int64
 	index        int32
+	name         *string
 	errName      string
 	cause        string
 	resource     string
@@ -95,8 +109,8 @@ type recDetail struct {
 // eventTypes numbers the SDK's event types, so that a rec stores one byte.
 var eventTypes, eventKinds = func() ([]types.HistoryEventType, map[types.HistoryEventType]uint8) {
 	all := types.HistoryEventType("").Values()
-	if len(all) > 255 {
-		panic("engine: more than 255 history event types")
+	if len(all) >= 1<<flagsShift {
+		panic("engine: too many history event types for a rec")
 	}
 	kinds := make(map[types.HistoryEventType]uint8, len(all))
 	list := make([]types.HistoryEventType, 1, len(all)+1) // kind 0: unknown
@@ -121,6 +135,9 @@ type history struct {
 	exceeded func() // called once when the quota is reached
 	over     bool
 	details  []*recDetail
+	names    []*string // the machine's state names, by node id-1
+	lastTS   time.Time // the last event's time, and its offset from base
+	lastOff  time.Duration
 	// kinds caches eventKinds by the address of the type's text: events
 	// name their type with the SDK's constants, so a hit costs no hashing.
 	kinds [16]kindEntry
@@ -168,7 +185,8 @@ func (h *history) add(e *event) int64 {
 			h.chunks = append(h.chunks, make([]rec, 0, min(chunkSize, max(32, h.n))))
 		}
 		c := &h.chunks[len(h.chunks)-1]
-		*c = append(*c, h.compact(e))
+		*c = (*c)[:len(*c)+1]
+		h.compact(&(*c)[len(*c)-1], e) // in place: no copy of a rec with pointers
 	}
 	h.n++
 	id := int64(h.n)
@@ -178,12 +196,32 @@ func (h *history) add(e *event) int64 {
 
 // compact turns e into a rec; only events with task, failure or start
 // fields (or an id, index or time that does not fit) allocate.
-func (h *history) compact(e *event) rec {
-	r := rec{prev: int32(e.prev), name: e.name}
+func (h *history) compact(r *rec, e *event) {
+	needDetail := false
+	if n := e.node; n != nil {
+		if n.id <= math.MaxUint16 && n.id <= len(h.names) && h.names[n.id-1] == &n.name {
+			r.name = uint16(n.id)
+		} else {
+			needDetail = true
+		}
+	}
+	var back uint64
+	if b := int64(h.n) + 1 - e.prev; b > 0 && b <= maxBack {
+		back = uint64(b)
+		r.backLo = uint16(b)
+	} else {
+		needDetail = true
+	}
 	flags := uint8(0)
 	var off uint64
 	tsInDetail := false
-	if d := e.ts.Sub(h.base); d < 0 || d == math.MaxInt64 {
+	// On the virtual clock, events mostly share their time.
+	d := h.lastOff
+	if e.ts != h.lastTS {
+		d = e.ts.Sub(h.base)
+		h.lastTS, h.lastOff = e.ts, d
+	}
+	if d < 0 || d == math.MaxInt64 {
 		tsInDetail = true
 	} else if d%time.Millisecond == 0 && uint64(d/time.Millisecond) <= maxOff {
 		flags |= flagMs
@@ -193,7 +231,7 @@ func (h *history) compact(e *event) rec {
 	} else {
 		tsInDetail = true
 	}
-	needDetail := tsInDetail || int64(r.prev) != e.prev
+	needDetail = needDetail || tsInDetail
 	switch {
 	case e.hasInput:
 		flags |= flagInput
@@ -213,7 +251,7 @@ func (h *history) compact(e *event) rec {
 		e.region != "" || e.params != nil || e.timeout != nil || e.heartbeat != nil || e.roleArn != "" ||
 		e.mapRunArn != "" || len(e.assigned) > 0 {
 		flags |= flagDetail
-		d := &recDetail{ts: e.ts, hasTS: tsInDetail, prev: e.prev, index: r.index,
+		d := &recDetail{ts: e.ts, hasTS: tsInDetail, prev: e.prev, index: r.index, name: nodeName(e.node),
 			errName: e.errName, cause: e.cause, resource: e.resource,
 			resourceType: e.resourceType, region: e.region, params: e.params, timeout: e.timeout,
 			heartbeat: e.heartbeat, roleArn: e.roleArn, mapRunArn: e.mapRunArn, assigned: e.assigned}
@@ -223,30 +261,31 @@ func (h *history) compact(e *event) rec {
 		r.index = int32(len(h.details))
 		h.details = append(h.details, d)
 	}
-	r.word = uint64(h.kindOf(e.typ)) | uint64(flags)<<8 | off<<16
-	return r
+	r.word = uint64(h.kindOf(e.typ)) | uint64(flags)<<flagsShift | back>>16<<backShift | off<<offShift
 }
 
 // event expands r back into the event it was made from; called with h.mu
 // held or after the execution ended.
-func (h *history) event(r *rec) event {
+func (h *history) event(id int64, r *rec) event {
 	flags := r.flags()
-	e := event{typ: eventTypes[r.kind()], prev: int64(r.prev), index: r.index, length: r.index,
+	e := event{typ: eventTypes[r.kind()], prev: id - r.back(), index: r.index, length: r.index,
 		hasInput: flags&flagInput != 0, hasOutput: flags&flagOutput != 0, hasErr: flags&flagErr != 0}
-	e.name = r.name
+	if r.name != 0 {
+		e.name = h.names[r.name-1]
+	}
 	if e.hasInput {
 		e.input = r.payload
 	} else if e.hasOutput {
 		e.output = r.payload
 	}
-	off := time.Duration(r.word >> 16)
+	off := time.Duration(r.word >> offShift)
 	if flags&flagMs != 0 {
 		off *= time.Millisecond
 	}
 	e.ts = h.base.Add(off)
 	if flags&flagDetail != 0 {
 		d := h.details[r.index]
-		e.prev, e.index, e.length = d.prev, d.index, d.index
+		e.prev, e.index, e.length, e.name = d.prev, d.index, d.index, d.name
 		e.errName, e.cause, e.resource, e.resourceType, e.region = d.errName, d.cause, d.resource, d.resourceType, d.region
 		e.params, e.timeout, e.heartbeat, e.roleArn, e.mapRunArn, e.assigned = d.params, d.timeout, d.heartbeat, d.roleArn, d.mapRunArn, d.assigned
 		if d.hasTS {
@@ -350,21 +389,24 @@ func (t *thread) small(v any) any {
 	if p == c.lastMap {
 		return c.last
 	}
+	// The members come from a slab the thread allocates in blocks (8, 16,
+	// ... 256 members): one allocation for many objects.
+	if cap(c.slab)-len(c.slab) < len(m) {
+		c.slab = make([]kv, 0, min(256, max(8, 2*cap(c.slab))))
+	}
+	at := len(c.slab)
+	c.slab = c.slab[:at+len(m)]
+	kvs := c.slab[at : at+len(m) : at+len(m)]
 	var s any
-	var kvs []kv
 	switch len(m) {
 	case 1:
-		a := new([1]kv)
-		s, kvs = a, a[:]
+		s = (*[1]kv)(kvs)
 	case 2:
-		a := new([2]kv)
-		s, kvs = a, a[:]
+		s = (*[2]kv)(kvs)
 	case 3:
-		a := new([3]kv)
-		s, kvs = a, a[:]
+		s = (*[3]kv)(kvs)
 	default:
-		a := new([4]kv)
-		s, kvs = a, a[:]
+		s = (*[4]kv)(kvs)
 	}
 	// The same shapes of object recur (a state's Parameters make the same
 	// keys every time): look the keys of a recent object of that size up,
@@ -414,6 +456,7 @@ type smallCache struct {
 	lastMap unsafe.Pointer
 	last    any
 	shapes  [maxSmall][2][]kv
+	slab    []kv
 }
 
 // expandSmall turns a small object back into the map it was made from.
@@ -439,6 +482,13 @@ func expandSmall(v any) any {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func nodeName(n *node) *string {
+	if n == nil {
+		return nil
+	}
+	return &n.name
+}
 
 func deref(s *string) string {
 	if s == nil {
@@ -496,7 +546,7 @@ func (h *history) build(n int) []types.HistoryEvent {
 // historyEvent builds the SDK event of r, the event with id i+1.
 func (h *history) historyEvent(c *marshalCache, notTruncated *types.HistoryEventExecutionDataDetails, i int, r *rec) types.HistoryEvent {
 	{
-		ev := h.event(r)
+		ev := h.event(int64(i+1), r)
 		e := &ev
 		ts := e.ts
 		he := types.HistoryEvent{Id: int64(i + 1), PreviousEventId: e.prev, Timestamp: &ts, Type: e.typ}
