@@ -29,6 +29,8 @@ type Machine struct {
 	timeout time.Duration
 	ctxSM   map[string]any
 	roleArn string // the execution role's ARN, as $$.Execution.RoleArn gives it
+	// execArnPrefix + an execution's name is the execution's ARN.
+	execArnPrefix string
 	// stateNames[i] is the name of the node whose id is i+1: history
 	// records name a state by id.
 	stateNames []*string
@@ -95,6 +97,7 @@ func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Mach
 	m := &Machine{e: e, name: stateMachineName, def: def, names: map[string]*nameRecord{}}
 	m.arn = fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", e.opts.Region, e.opts.AccountID, stateMachineName)
 	m.ctxSM = map[string]any{"Id": m.arn, "Name": stateMachineName}
+	m.execArnPrefix = fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:", e.opts.Region, e.opts.AccountID, stateMachineName)
 	m.roleArn = fmt.Sprintf("arn:aws:iam::%s:role/StepFunctions-%s-role", e.opts.AccountID, stateMachineName)
 	if def.TimeoutSeconds != nil {
 		m.timeout = time.Duration(*def.TimeoutSeconds) * time.Second

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -65,6 +66,9 @@ type Execution struct {
 	hist   history
 	ctx    context.Context
 	cancel context.CancelFunc
+	// stopWatch stops watching the caller's context (virtual clock), nil
+	// when it cannot end.
+	stopWatch func() bool
 
 	stopMu  sync.Mutex
 	stopped *stopReason
@@ -204,8 +208,8 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		return nil, err
 	}
 	e := m.e
-	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, done: make(chan struct{}), mockCalls: map[string]int{}}
-	x.arn = fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", e.opts.Region, e.opts.AccountID, m.name, name)
+	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, done: make(chan struct{})}
+	x.arn = m.execArnPrefix + name
 	if !generated {
 		m.mu.Lock()
 		if rec, ok := m.names[name]; ok {
@@ -234,11 +238,8 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 	x.hist.base = x.start
 	x.hist.names = m.stateNames
 	x.hist.lastTS = x.start // offset 0
-	x.hist.exceeded = func() {
-		x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
-			cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
-			eventType: types.HistoryEventTypeExecutionFailed, recordDetail: true})
-	}
+	x.hist.owner = x
+	x.hist.roleArn = m.roleArn
 	root := &thread{x: x, ctx: x.ctx}
 	body := func(f *fiber) {
 		root.f = f
@@ -259,7 +260,12 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 				s.wakeCanceledLocked()
 			})
 		}
-		context.AfterFunc(x.ctx, s.wakeCanceled)
+		// Whatever else cancels x.ctx wakes the parked fibers itself
+		// (stopWith, the deadline above); only the caller's context
+		// needs watching, and only if it can end.
+		if ctx.Done() != nil {
+			x.stopWatch = context.AfterFunc(ctx, s.wakeCanceled)
+		}
 		s.start(x.ctx, body)
 	} else {
 		x.run = realRunner{clock: e.clock}
@@ -287,6 +293,9 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	stop := x.stopped
 	x.stopMu.Unlock()
 	var fe *failure.Error
+	if err != nil && stop == nil {
+		fe = asFailure(err)
+	}
 	switch {
 	case stop != nil:
 		res.Status, res.Error, res.Cause = stop.status, stop.errName, stop.cause
@@ -295,7 +304,7 @@ func (x *Execution) finish(t *thread, out any, err error) {
 			e.errName, e.cause, e.hasErr = stop.errName, stop.cause, true
 		}
 		t.emit(e)
-	case errors.As(err, &fe):
+	case fe != nil:
 		res.Status, res.Error, res.Cause = StatusFailed, fe.Name, fe.Cause
 		t.emit(event{typ: types.HistoryEventTypeExecutionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	case err != nil:
@@ -321,7 +330,12 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	}
 	x.m.mu.Unlock()
 	x.cancel()
-	x.m.e.log.Debug("execution ended", "arn", x.arn, "status", res.Status, "error", res.Error)
+	if x.stopWatch != nil {
+		x.stopWatch()
+	}
+	if log := x.m.e.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("execution ended", "arn", x.arn, "status", res.Status, "error", res.Error)
+	}
 	close(x.done)
 }
 
@@ -468,6 +482,22 @@ func (x *Execution) random() *rand.Rand {
 		x.rng = rand.New(rand.NewPCG(x.m.e.opts.Seed, h.Sum64()))
 	})
 	return x.rng
+}
+
+// historyExceeded fails the execution when its history reaches the quota.
+func (x *Execution) historyExceeded() {
+	x.stopWith(&stopReason{status: StatusFailed, errName: failure.Runtime,
+		cause:     fmt.Sprintf("The execution reached the maximum number of history events (%d).", x.hist.limit),
+		eventType: types.HistoryEventTypeExecutionFailed, recordDetail: true})
+}
+
+// asFailure is err as a *failure.Error, or nil.
+func asFailure(err error) *failure.Error {
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return nil
 }
 
 // sameJSON reports whether a and b have the same JSON text.

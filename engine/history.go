@@ -127,17 +127,21 @@ type history struct {
 	mu sync.Mutex
 	// chunks hold the events in blocks, so that a long history never
 	// copies its events to grow.
-	chunks   [][]rec
-	n        int
-	base     time.Time // the execution's start: offsets count from here
-	limit    int
-	discard  bool   // count events for the quota but keep none
-	exceeded func() // called once when the quota is reached
-	over     bool
-	details  []*recDetail
-	names    []*string // the machine's state names, by node id-1
-	lastTS   time.Time // the last event's time, and its offset from base
-	lastOff  time.Duration
+	chunks  [][]rec
+	n       int
+	base    time.Time // the execution's start: offsets count from here
+	limit   int
+	discard bool       // count events for the quota but keep none
+	owner   *Execution // its historyExceeded is called once when the quota is reached
+	roleArn string     // the machine's: an ExecutionStarted with it records no detail
+	// first holds the first events: most executions record few.
+	first     [32]rec
+	chunkList [4][]rec
+	over      bool
+	details   []*recDetail
+	names     []*string // the machine's state names, by node id-1
+	lastTS    time.Time // the last event's time, and its offset from base
+	lastOff   time.Duration
 	// kinds caches eventKinds by the address of the type's text: events
 	// name their type with the SDK's constants, so a hit costs no hashing.
 	kinds [16]kindEntry
@@ -173,13 +177,15 @@ func (h *history) add(e *event) int64 {
 		h.over = true
 		id := int64(h.n)
 		h.mu.Unlock()
-		if !over && h.exceeded != nil {
-			h.exceeded()
+		if !over && h.owner != nil {
+			h.owner.historyExceeded()
 		}
 		return id
 	}
 	if !h.discard {
-		if len(h.chunks) == 0 || len(h.chunks[len(h.chunks)-1]) == cap(h.chunks[len(h.chunks)-1]) {
+		if len(h.chunks) == 0 {
+			h.chunks = append(h.chunkList[:0], h.first[:0])
+		} else if len(h.chunks[len(h.chunks)-1]) == cap(h.chunks[len(h.chunks)-1]) {
 			// Small executions stay small: chunks grow 32, 32, 64, ... up
 			// to chunkSize events.
 			h.chunks = append(h.chunks, make([]rec, 0, min(chunkSize, max(32, h.n))))
@@ -248,7 +254,7 @@ func (h *history) compact(r *rec, e *event) {
 		r.index = e.length
 	}
 	if needDetail || e.errName != "" || e.cause != "" || e.resource != "" || e.resourceType != "" ||
-		e.region != "" || e.params != nil || e.timeout != nil || e.heartbeat != nil || e.roleArn != "" ||
+		e.region != "" || e.params != nil || e.timeout != nil || e.heartbeat != nil || (e.roleArn != "" && e.roleArn != h.roleArn) ||
 		e.mapRunArn != "" || len(e.assigned) > 0 {
 		flags |= flagDetail
 		d := &recDetail{ts: e.ts, hasTS: tsInDetail, prev: e.prev, index: r.index, name: nodeName(e.node),
@@ -272,6 +278,9 @@ func (h *history) event(id int64, r *rec) event {
 		hasInput: flags&flagInput != 0, hasOutput: flags&flagOutput != 0, hasErr: flags&flagErr != 0}
 	if r.name != 0 {
 		e.name = h.names[r.name-1]
+	}
+	if e.typ == types.HistoryEventTypeExecutionStarted {
+		e.roleArn = h.roleArn // unless the detail says otherwise
 	}
 	if e.hasInput {
 		e.input = r.payload

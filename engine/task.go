@@ -533,6 +533,9 @@ func (x *Execution) newTokenWait(f *fiber) *tokenWait {
 func (x *Execution) mocked(state string) (any, error) {
 	mc := x.m.e.opts.Mocks
 	x.mockMu.Lock()
+	if x.mockCalls == nil {
+		x.mockCalls = map[string]int{}
+	}
 	n := x.mockCalls[state]
 	x.mockCalls[state] = n + 1
 	x.mockMu.Unlock()
