@@ -281,7 +281,7 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 }
 
 func (x *Execution) runTop(t *thread) (any, error) {
-	t.emit(event{typ: types.HistoryEventTypeExecutionStarted, input: x.input, hasInput: true, roleArn: x.m.roleArn})
+	t.emit(&event{typ: types.HistoryEventTypeExecutionStarted, input: x.input, hasInput: true, roleArn: x.m.roleArn})
 	t.inSize, t.inSizeOK = x.inSize, true
 	return t.runProgram(x.m.top, x.input)
 }
@@ -303,16 +303,16 @@ func (x *Execution) finish(t *thread, out any, err error) {
 		if stop.recordDetail {
 			e.errName, e.cause, e.hasErr = stop.errName, stop.cause, true
 		}
-		t.emit(e)
+		t.emit(&e)
 	case fe != nil:
 		res.Status, res.Error, res.Cause = StatusFailed, fe.Name, fe.Cause
-		t.emit(event{typ: types.HistoryEventTypeExecutionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		t.emit(&event{typ: types.HistoryEventTypeExecutionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	case err != nil:
 		res.Status, res.Error, res.Cause = StatusFailed, failure.Runtime, err.Error()
-		t.emit(event{typ: types.HistoryEventTypeExecutionFailed, errName: res.Error, cause: res.Cause, hasErr: true})
+		t.emit(&event{typ: types.HistoryEventTypeExecutionFailed, errName: res.Error, cause: res.Cause, hasErr: true})
 	default:
 		res.Status, res.Output = StatusSucceeded, out
-		t.emit(event{typ: types.HistoryEventTypeExecutionSucceeded, output: out, hasOutput: true})
+		t.emit(&event{typ: types.HistoryEventTypeExecutionSucceeded, output: out, hasOutput: true})
 	}
 	res.StopDate = x.run.now()
 	if !x.hist.discard {
@@ -369,7 +369,7 @@ type thread struct {
 	inSizeOK, outSizeOK bool
 }
 
-func (t *thread) emit(e event) {
+func (t *thread) emit(e *event) {
 	if t.noEvent && !terminal(e.typ) {
 		return
 	}
@@ -380,9 +380,11 @@ func (t *thread) emit(e event) {
 			e.output = t.small(e.output)
 		}
 	}
-	e.ts = t.x.run.now()
+	if e.ts.IsZero() {
+		e.ts = t.x.run.now()
+	}
 	e.prev = t.prev
-	t.prev = t.x.hist.add(&e)
+	t.prev = t.x.hist.add(e)
 }
 
 func (t *thread) now() time.Time { return t.x.run.now() }
@@ -522,13 +524,13 @@ func (t *thread) stateContext(n *node) map[string]any {
 // enter records a state's entry.
 func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
 	t.entered = t.now()
-	t.emit(event{typ: typ, node: n, input: input, hasInput: true})
+	t.emit(&event{typ: typ, ts: t.entered, node: n, input: input, hasInput: true})
 	t.enteredID = t.prev
 }
 
 // exit applies Assign (already evaluated into vars) and records the exit.
 func (t *thread) exit(n *node, typ types.HistoryEventType, output any, assigned map[string]any) {
-	t.emit(event{typ: typ, node: n, output: output, hasOutput: true, assigned: assigned})
+	t.emit(&event{typ: typ, node: n, output: output, hasOutput: true, assigned: assigned})
 }
 
 // assign evaluates n's Assign against v ($ as AWS documents for the state

@@ -183,7 +183,8 @@ func (c *taskCall) startExecution() (any, error) {
 	if c.ts.pattern != "sync" && c.ts.pattern != "sync:2" {
 		return started, nil
 	}
-	t.emit(eventSubmitted(c.ts, started))
+	submitted := eventSubmitted(c.ts, started)
+	t.emit(&submitted)
 	var res *Result
 	select {
 	case <-x.done:

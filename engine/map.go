@@ -232,9 +232,9 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 		}
 	}
 	total := len(inputs)
-	t.emit(event{typ: types.HistoryEventTypeMapStateStarted, length: int32(total)})
+	t.emit(&event{typ: types.HistoryEventTypeMapStateStarted, length: int32(total)})
 	if m.distributed {
-		t.emit(event{typ: types.HistoryEventTypeMapRunStarted, mapRunArn: t.x.mapRunArn(n.name)})
+		t.emit(&event{typ: types.HistoryEventTypeMapRunStarted, mapRunArn: t.x.mapRunArn(n.name)})
 	}
 	results := make([]any, total)
 	ctx, cancel := context.WithCancel(t.ctx)
@@ -315,15 +315,15 @@ func (m *mapState) attempt(t *thread, n *node, input any) (any, error) {
 		if m.distributed {
 			var fe *failure.Error
 			errors.As(first, &fe)
-			t.emit(event{typ: types.HistoryEventTypeMapRunFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
+			t.emit(&event{typ: types.HistoryEventTypeMapRunFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
 		}
-		t.emit(event{typ: types.HistoryEventTypeMapStateFailed})
+		t.emit(&event{typ: types.HistoryEventTypeMapStateFailed})
 		return nil, first
 	}
 	if m.distributed {
-		t.emit(event{typ: types.HistoryEventTypeMapRunSucceeded})
+		t.emit(&event{typ: types.HistoryEventTypeMapRunSucceeded})
 	}
-	t.emit(event{typ: types.HistoryEventTypeMapStateSucceeded})
+	t.emit(&event{typ: types.HistoryEventTypeMapStateSucceeded})
 	return results, nil
 }
 
@@ -342,7 +342,7 @@ func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, 
 		ct.noEvent = true
 		ct.vars = nil
 	}
-	ct.emit(event{typ: types.HistoryEventTypeMapIterationStarted, node: n, index: int32(i)})
+	ct.emit(&event{typ: types.HistoryEventTypeMapIterationStarted, node: n, index: int32(i)})
 	// $$.Map of the iteration: built once, only when the selector or a
 	// state of the processor reads $$, and shared (it is immutable). When
 	// only the selector reads it, and only below $$.Map.Item.Value or
@@ -380,7 +380,7 @@ func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, 
 		}
 		*sc = jsonpath.Scope{}
 		if err != nil {
-			ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, node: n, index: int32(i)})
+			ct.emit(&event{typ: types.HistoryEventTypeMapIterationFailed, node: n, index: int32(i)})
 			return nil, err
 		}
 		in = v
@@ -391,11 +391,11 @@ func (m *mapState) iteration(t *thread, f *fiber, ctx context.Context, n *node, 
 	out, err := ct.runProgram(m.proc, in)
 	switch {
 	case errors.Is(err, errStopped):
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationAborted, node: n, index: int32(i)})
+		ct.emit(&event{typ: types.HistoryEventTypeMapIterationAborted, node: n, index: int32(i)})
 	case err != nil:
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationFailed, node: n, index: int32(i)})
+		ct.emit(&event{typ: types.HistoryEventTypeMapIterationFailed, node: n, index: int32(i)})
 	default:
-		ct.emit(event{typ: types.HistoryEventTypeMapIterationSucceeded, node: n, index: int32(i)})
+		ct.emit(&event{typ: types.HistoryEventTypeMapIterationSucceeded, node: n, index: int32(i)})
 	}
 	return out, err
 }

@@ -83,7 +83,7 @@ func (p *parallelState) attempt(t *thread, n *node, input any) (any, error) {
 			return nil, err
 		}
 	}
-	t.emit(event{typ: types.HistoryEventTypeParallelStateStarted})
+	t.emit(&event{typ: types.HistoryEventTypeParallelStateStarted})
 	results := make([]any, len(p.branches))
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
@@ -109,10 +109,10 @@ func (p *parallelState) attempt(t *thread, n *node, input any) (any, error) {
 	}
 	t.prev = t.x.hist.last()
 	if first != nil {
-		t.emit(event{typ: types.HistoryEventTypeParallelStateFailed})
+		t.emit(&event{typ: types.HistoryEventTypeParallelStateFailed})
 		return nil, first
 	}
-	t.emit(event{typ: types.HistoryEventTypeParallelStateSucceeded})
+	t.emit(&event{typ: types.HistoryEventTypeParallelStateSucceeded})
 	return toAnySlice(results), nil
 }
 

@@ -346,34 +346,34 @@ func (c *taskCall) scheduled() {
 		hb = ptr(c.heartbeat)
 	}
 	if c.lambdaEvents() {
-		c.t.emit(event{typ: types.HistoryEventTypeLambdaFunctionScheduled, resource: ts.resource, input: c.params, hasInput: true, timeout: to})
-		c.t.emit(event{typ: types.HistoryEventTypeLambdaFunctionStarted})
+		c.t.emit(&event{typ: types.HistoryEventTypeLambdaFunctionScheduled, resource: ts.resource, input: c.params, hasInput: true, timeout: to})
+		c.t.emit(&event{typ: types.HistoryEventTypeLambdaFunctionStarted})
 		return
 	}
-	c.t.emit(event{typ: types.HistoryEventTypeTaskScheduled, resource: ts.api, resourceType: ts.service,
+	c.t.emit(&event{typ: types.HistoryEventTypeTaskScheduled, resource: ts.api, resourceType: ts.service,
 		region: c.t.x.m.e.opts.Region, params: c.params, timeout: to, heartbeat: hb})
-	c.t.emit(event{typ: types.HistoryEventTypeTaskStarted, resource: ts.api, resourceType: ts.service})
+	c.t.emit(&event{typ: types.HistoryEventTypeTaskStarted, resource: ts.api, resourceType: ts.service})
 }
 
 func (c *taskCall) succeeded(out any) {
 	if c.lambdaEvents() {
-		c.t.emit(event{typ: types.HistoryEventTypeLambdaFunctionSucceeded, output: out, hasOutput: true})
+		c.t.emit(&event{typ: types.HistoryEventTypeLambdaFunctionSucceeded, output: out, hasOutput: true})
 		return
 	}
-	c.t.emit(event{typ: types.HistoryEventTypeTaskSucceeded, resource: c.ts.api, resourceType: c.ts.service, output: out, hasOutput: true})
+	c.t.emit(&event{typ: types.HistoryEventTypeTaskSucceeded, resource: c.ts.api, resourceType: c.ts.service, output: out, hasOutput: true})
 }
 
 func (c *taskCall) failed(fe *failure.Error) {
 	timedOut := fe.Name == failure.Timeout || fe.Name == failure.HeartbeatTimeout
 	switch {
 	case c.lambdaEvents() && timedOut:
-		c.t.emit(event{typ: types.HistoryEventTypeLambdaFunctionTimedOut, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		c.t.emit(&event{typ: types.HistoryEventTypeLambdaFunctionTimedOut, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	case c.lambdaEvents():
-		c.t.emit(event{typ: types.HistoryEventTypeLambdaFunctionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		c.t.emit(&event{typ: types.HistoryEventTypeLambdaFunctionFailed, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	case timedOut:
-		c.t.emit(event{typ: types.HistoryEventTypeTaskTimedOut, resource: c.ts.api, resourceType: c.ts.service, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		c.t.emit(&event{typ: types.HistoryEventTypeTaskTimedOut, resource: c.ts.api, resourceType: c.ts.service, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	default:
-		c.t.emit(event{typ: types.HistoryEventTypeTaskFailed, resource: c.ts.api, resourceType: c.ts.service, errName: fe.Name, cause: fe.Cause, hasErr: true})
+		c.t.emit(&event{typ: types.HistoryEventTypeTaskFailed, resource: c.ts.api, resourceType: c.ts.service, errName: fe.Name, cause: fe.Cause, hasErr: true})
 	}
 }
 
@@ -489,7 +489,7 @@ func (c *taskCall) waitToken(submitted any) (any, error) {
 	t, w := c.t, c.w
 	x := t.x
 	if !c.lambdaEvents() {
-		t.emit(event{typ: types.HistoryEventTypeTaskSubmitted, resource: c.ts.api, resourceType: c.ts.service, output: submitted, hasOutput: true})
+		t.emit(&event{typ: types.HistoryEventTypeTaskSubmitted, resource: c.ts.api, resourceType: c.ts.service, output: submitted, hasOutput: true})
 	}
 	now := t.now()
 	x.run.locked(w, func() {
