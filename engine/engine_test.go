@@ -671,7 +671,8 @@ func TestHistoryReadConcurrently(t *testing.T) {
 			t.Fatalf("history lengths %v, want 6 each", lens)
 		}
 	}
-	if &res.History()[0] != &res.History()[0] {
+	first, again := res.History(), res.History()
+	if &first[0] != &again[0] {
 		t.Error("History is built again on each call")
 	}
 }
