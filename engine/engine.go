@@ -67,6 +67,11 @@ type Options struct {
 	// still counting them against the quota: for load tests and benchmarks
 	// that do not read histories.
 	DiscardHistory bool
+	// OnExecutionEnd, when set, is called once for every execution that
+	// ends, including those the engine started itself for a
+	// states:startExecution task, which no caller holds: it is how a caller
+	// waits for an inventory's fan-out. It must not block.
+	OnExecutionEnd func(*Result)
 }
 
 // Engine compiles and runs state machines. It is safe for concurrent use.

@@ -336,6 +336,9 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	if log := x.m.e.log; log.Enabled(context.Background(), slog.LevelDebug) {
 		log.Debug("execution ended", "arn", x.arn, "status", res.Status, "error", res.Error)
 	}
+	if end := x.m.e.opts.OnExecutionEnd; end != nil {
+		end(res)
+	}
 	close(x.done)
 }
 

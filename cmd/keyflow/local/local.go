@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,7 +188,7 @@ func New(o Options) (*Backend, error) {
 	b.ended = newEndTracker()
 	b.Engine = engine.New(engine.Options{
 		Clock: o.EngineClock, Handlers: b.handlers(), Region: o.Region, AccountID: o.AccountID,
-		Logger: slog.New(b.ended), OnTaskToken: b.onTaskToken,
+		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: b.ended.record,
 	})
 	// The lifecycle first: the inventory starts it by name.
 	for _, name := range statemachines.Names() {
@@ -408,9 +407,9 @@ func (b *Backend) Settle(ctx context.Context) (map[string]string, error) {
 	}
 }
 
-// endTracker is a slog handler that records the engine's "execution ended"
-// records: the engine offers no listing of executions it started itself
-// (startExecution), and this is how Settle learns they ended.
+// endTracker records how executions ended, from the engine's
+// OnExecutionEnd: the lifecycles an inventory starts (startExecution) are
+// held by no caller, and this is how Settle learns they ended.
 type endTracker struct {
 	mu     sync.Mutex
 	ended  map[string]string
@@ -421,32 +420,12 @@ func newEndTracker() *endTracker {
 	return &endTracker{ended: map[string]string{}, notify: make(chan struct{})}
 }
 
-func (t *endTracker) Enabled(context.Context, slog.Level) bool { return true }
-func (t *endTracker) WithAttrs([]slog.Attr) slog.Handler       { return t }
-func (t *endTracker) WithGroup(string) slog.Handler            { return t }
-func (t *endTracker) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "execution ended" {
-		return nil
-	}
-	var arn, status string
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "arn":
-			arn = a.Value.String()
-		case "status":
-			status = a.Value.String()
-		}
-		return true
-	})
-	if !strings.Contains(arn, ":execution:") {
-		return nil
-	}
+func (t *endTracker) record(r *engine.Result) {
 	t.mu.Lock()
-	t.ended[arn] = status
+	t.ended[r.ExecutionArn] = r.Status
 	close(t.notify)
 	t.notify = make(chan struct{})
 	t.mu.Unlock()
-	return nil
 }
 
 func (t *endTracker) status(arn string) (string, bool) {
