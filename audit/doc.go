@@ -10,7 +10,8 @@
 // came from the local engine or from AWS through GetExecutionHistory: the
 // engine records exactly the events AWS records, so one reader serves both.
 //
-// audit imports only the standard library and the AWS SDK's sfn types. It
+// audit imports only the standard library and the AWS SDK's sfn client and
+// types (Collect reads through SFN, an interface of its own). It
 // must never import engine, tasks, sandbox, states, statemachines or
 // anything under cmd: the same code runs in the Lambda audit handler on AWS,
 // where none of the local runtime exists, and it must judge histories by
