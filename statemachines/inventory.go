@@ -18,9 +18,10 @@ import (
 //     account list (a few bytes per account);
 //   - EachAccount, a distributed Map, runs one child execution per account
 //     (each with its own 25,000-event history), AccountConcurrency at once;
-//   - each child inventories its account (at most MaxDuePerAccount keys,
-//     under 256 KiB) and starts the lifecycles with an inline Map whose
-//     results are discarded, so about ten events and no output per key.
+//   - each child pages through its account (at most MaxDuePerAccount keys a
+//     page, under 256 KiB) and starts each page's lifecycles with a
+//     distributed Map of Express children whose results are discarded, so
+//     a page costs its child about fifteen events however many keys it has.
 //
 // Starting a lifecycle whose execution name exists is not an error: that key
 // is already being rotated. Keys that need a person (two active keys both
@@ -75,7 +76,9 @@ func Inventory(o Options) (*states.Definition, error) {
 
 	account := states.NewMachine("").StartAt("InventoryAccount")
 	account.Task("InventoryAccount", r.Inventory).
-		ResultSelector(map[string]any{"due.$": "$.due", "truncated.$": "$.truncated", "dryRun.$": "$.dryRun", "keys.$": "$.keys"}).
+		Comment("One page of the account's due keys (at most maxDue), from where the last page ended.").
+		Parameters(merge(request(nil), map[string]any{"marker.$": "$.progress.marker"})).
+		ResultSelector(map[string]any{"due.$": "$.due", "nextMarker.$": "$.nextMarker", "dryRun.$": "$.dryRun", "keys.$": "$.keys"}).
 		ResultPath("$.report").
 		Retry(throttled()...).
 		Next("DryRun?")
@@ -83,15 +86,30 @@ func Inventory(o Options) (*states.Definition, error) {
 		When(states.Compare("$.report.dryRun", "BooleanEquals", true), "Summary").
 		Default("StartLifecycles")
 	account.Map("StartLifecycles", start).
+		Comment("A distributed Map: each start is its own child execution, so an account with 10,000 due keys stays far inside this execution's 25,000 history events.").
+		Distributed("EXPRESS").
 		ItemsPath("$.report.due").
 		MaxConcurrency(int64(o.StartConcurrency)).
 		ResultPath("").
-		Next("Summary")
+		Next("MorePages?")
+	account.Choice("MorePages?").
+		When(states.Compare("$.report.nextMarker", "StringEquals", ""), "Summary").
+		Default("NextPage")
+	account.Pass("NextPage").
+		Comment("The page's keys are started: carry on after them.").
+		Parameters(map[string]any{
+			"marker.$": "$.report.nextMarker",
+			"due.$":    "States.MathAdd($.progress.due, States.ArrayLength($.report.due))",
+			"pages.$":  "States.MathAdd($.progress.pages, 1)",
+		}).
+		ResultPath("$.progress").
+		Next("InventoryAccount")
 	account.Pass("Summary").
 		Comment("A few bytes per account: the distributed Map discards it, the child's history keeps it.").
 		Parameters(map[string]any{
-			"accountId.$": "$.accountId", "keys.$": "$.report.keys",
-			"due.$": "States.ArrayLength($.report.due)", "truncated.$": "$.report.truncated", "dryRun.$": "$.report.dryRun",
+			"accountId.$": "$.request.accountId", "keys.$": "$.report.keys",
+			"due.$":   "States.MathAdd($.progress.due, States.ArrayLength($.report.due))",
+			"pages.$": "States.MathAdd($.progress.pages, 1)", "dryRun.$": "$.report.dryRun",
 		}).
 		End()
 
@@ -111,7 +129,10 @@ func Inventory(o Options) (*states.Definition, error) {
 	m.Map("EachAccount", account).
 		Distributed("STANDARD").
 		ItemsPath("$.scope.accounts").
-		ItemSelector(request(map[string]any{"accountId.$": "$$.Map.Item.Value", "organization": false, "organizationalUnitIds": []any{}})).
+		ItemSelector(map[string]any{
+			"request":  request(map[string]any{"accountId.$": "$$.Map.Item.Value", "organization": false, "organizationalUnitIds": []any{}}),
+			"progress": map[string]any{"marker": "", "due": 0, "pages": 0},
+		}).
 		MaxConcurrency(int64(o.AccountConcurrency)).
 		ResultPath("").
 		Next("Done")

@@ -55,6 +55,9 @@ type InventoryInput struct {
 	Exemptions            []Exemption `json:"exemptions,omitempty"`
 	MaxDue                int         `json:"maxDue,omitempty"`
 	DryRun                bool        `json:"dryRun,omitempty"`
+	// Marker continues a single-account inventory where the previous page
+	// of due keys ended (its NextMarker).
+	Marker string `json:"marker,omitempty"`
 }
 
 // KeyReport is one key due for rotation (or exempt from it).
@@ -100,9 +103,12 @@ type InventoryOutput struct {
 	Due              []KeyReport      `json:"due"`
 	Exempt           []KeyReport      `json:"exempt"`
 	LapsedExemptions []Exemption      `json:"lapsedExemptions"`
-	// Truncated says Due was cut at MaxDue; run again (per account) after
-	// the first batch is rotated.
-	Truncated bool `json:"truncated"`
+	// Truncated says Due was cut at MaxDue. For one account, NextMarker is
+	// where the next call (with it as Marker) carries on, so that paging
+	// through an account reports every due key exactly once; for an
+	// Organization, run again per account.
+	Truncated  bool   `json:"truncated"`
+	NextMarker string `json:"nextMarker"`
 	DryRun    bool `json:"dryRun"`
 }
 
@@ -167,7 +173,7 @@ func (h *Inventory) Handle(ctx context.Context, in InventoryInput) (*InventoryOu
 	for _, a := range accounts {
 		iamc, err := h.Accounts.IAM(ctx, a.id)
 		if err == nil {
-			err = h.account(ctx, iamc, a.id, a.ous, pol, live, now, maxDue, out)
+			err = h.account(ctx, iamc, a.id, a.ous, pol, live, now, page{maxDue: maxDue, marker: in.Marker, byPage: !in.Organization}, out)
 		}
 		if err != nil {
 			if !in.Organization || ctx.Err() != nil {
@@ -191,6 +197,8 @@ func (in *InventoryInput) validate() error {
 		return &InvalidInput{Field: "accountId", Reason: "give accountId or organization, not both"}
 	case !in.Organization && !validAccountID(in.AccountID):
 		return &InvalidInput{Field: "accountId", Reason: fmt.Sprintf("%q is not a 12-digit account id", truncate(in.AccountID))}
+	case in.Organization && in.Marker != "":
+		return &InvalidInput{Field: "marker", Reason: "pages through one account: give accountId"}
 	case !in.Organization && len(in.OrganizationalUnitIDs) > 0:
 		return &InvalidInput{Field: "organizationalUnitIds", Reason: "needs organization"}
 	case in.RotationDays < 0 || in.InactiveDays < 0 || in.BufferDays < 0 || in.MaxDue < 0:
@@ -216,14 +224,40 @@ func (in *InventoryInput) validate() error {
 	return nil
 }
 
+// page bounds how many due keys one call reports. For one account
+// (byPage) the cut falls between pages of users, and NextMarker is the
+// marker of the first page left out, so that no key is skipped or reported
+// twice: a page holds at most maxDue/2 users, each with at most two keys.
+// For an Organization, keys past maxDue are counted and left out.
+type page struct {
+	maxDue int
+	marker string
+	byPage bool
+}
+
+func (p page) usersPerPage() int32 {
+	return int32(max(1, min(100, p.maxDue/2)))
+}
+
 // account inventories one account into out.
 func (h *Inventory) account(ctx context.Context, c IAMAPI, accountID string, ous []string, pol policy,
-	exemptions []Exemption, now time.Time, maxDue int, out *InventoryOutput) error {
-	p := iam.NewListUsersPaginator(c, &iam.ListUsersInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	exemptions []Exemption, now time.Time, pg page, out *InventoryOutput) error {
+	maxDue := pg.maxDue
+	in := &iam.ListUsersInput{}
+	if pg.byPage {
+		in.MaxItems = aws.Int32(pg.usersPerPage())
+	}
+	if pg.marker != "" {
+		in.Marker = aws.String(pg.marker)
+	}
+	for {
+		page, err := c.ListUsers(ctx, in)
 		if err != nil {
 			return awsErr("ListUsers", err)
+		}
+		if pg.byPage && len(out.Due) > 0 && len(out.Due)+2*len(page.Users) > maxDue {
+			out.Truncated, out.NextMarker = true, aws.ToString(in.Marker)
+			return nil
 		}
 		for _, u := range page.Users {
 			if err := ctx.Err(); err != nil {
@@ -260,15 +294,18 @@ func (h *Inventory) account(ctx context.Context, c IAMAPI, accountID string, ous
 					out.Exempt = append(out.Exempt, r)
 					continue
 				}
-				if len(out.Due) >= maxDue {
+				if !pg.byPage && len(out.Due) >= maxDue {
 					out.Truncated = true
 					continue
 				}
 				out.Due = append(out.Due, r)
 			}
 		}
+		if !page.IsTruncated || page.Marker == nil {
+			return nil
+		}
+		in.Marker = page.Marker
 	}
-	return nil
 }
 
 // dueKeys reports the user's active keys older than the rotation period,

@@ -326,3 +326,51 @@ func TestEndToEndQuarantine(t *testing.T) {
 		t.Errorf("%d approval requests sent, %d tokens answered; want 2 and 2", asked, len(tokens))
 	}
 }
+
+// TestInventoryPagesThroughAnAccount: with a page of at most six due keys,
+// each account's child pages through its users until every due key has
+// its lifecycle, in one inventory run: an account with more due keys than
+// one payload holds is not left for the next day.
+func TestInventoryPagesThroughAnAccount(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	b, sb, _ := newBackend(t, statemachines.Options{MaxDuePerAccount: 6}, nil)
+	inv := &tasks.Inventory{Accounts: local.SandboxAccounts{Sandbox: sb}, Now: func() time.Time { return t0 }}
+	before, err := inv.Handle(ctx, tasks.InventoryInput{Organization: true, MaxDue: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	perAccount := map[string]int{}
+	for _, k := range before.Due {
+		if k.Action == "rotate" || k.Action == "rotate-after-deleting-inactive" {
+			want[statemachines.LifecycleExecutionName(k.AccountID, k.UserName, k.AccessKeyID)] = true
+			perAccount[k.AccountID]++
+		}
+	}
+	paged := false
+	for _, n := range perAccount {
+		paged = paged || n > 6
+	}
+	if !paged {
+		t.Fatalf("no account has more than one page of due keys: %v", perAccount)
+	}
+
+	m, _ := b.Machine(statemachines.NameInventory)
+	res := m.Run(ctx, "daily", map[string]any{"organization": true})
+	if res.Status != engine.StatusSucceeded {
+		t.Fatalf("inventory %s: %s: %s", res.Status, res.Error, res.Cause)
+	}
+	ended, err := b.Settle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range want {
+		if st, ok := ended[name]; !ok || st != engine.StatusSucceeded {
+			t.Errorf("lifecycle %s: %q", name, st)
+		}
+	}
+	if len(ended) != len(want) {
+		t.Errorf("%d lifecycles ran for %d due keys", len(ended), len(want))
+	}
+}
