@@ -109,7 +109,7 @@ type InventoryOutput struct {
 	// Organization, run again per account.
 	Truncated  bool   `json:"truncated"`
 	NextMarker string `json:"nextMarker"`
-	DryRun    bool `json:"dryRun"`
+	DryRun     bool   `json:"dryRun"`
 }
 
 // Inventory finds the access keys due for rotation.
