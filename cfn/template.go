@@ -70,6 +70,7 @@ func logicalOf(workflow string) string {
 func Machines(o statemachines.Options) ([]Machine, error) {
 	o.Resources = statemachines.Substitutions()
 	o.AdminsGroup = "${" + subAdminsGroup + "}"
+	o.SecretsKMSKeyID = "${" + subSecretsKey + "}"
 	var out []Machine
 	for _, w := range statemachines.Names() {
 		d, err := statemachines.Build(w, o)
@@ -85,11 +86,19 @@ func Machines(o statemachines.Options) ([]Machine, error) {
 // into the quarantine's definition.
 const subAdminsGroup = "AdminsGroup"
 
+// subSecretsKey puts the stack's KMS key into the lifecycle's CreateKey
+// when keyflow runs in one account. For an Organization it is empty: the
+// secrets live in the member accounts, where a key of this account would
+// need cross-account grants, so they keep each account's
+// aws/secretsmanager key.
+const subSecretsKey = "SecretsKmsKeyId"
+
 // Conditions of the central template.
 const (
 	condTracing     = "TracingEnabled"
 	condTrail       = "CreateTrailEnabled"
 	condEmail       = "HasNotificationEmail"
+	condOneAccount  = "SingleAccount"
 	paramMemberRole = "MemberRoleName"
 )
 
@@ -108,9 +117,10 @@ func Central(o Options) ([]byte, error) {
 	centralParameters(t, o.Workflows)
 	equals := func(p, v string) map[string]any { return map[string]any{"Fn::Equals": []any{ref(p), v}} }
 	t.Conditions = map[string]any{
-		condTracing: equals("EnableXRay", "true"),
-		condTrail:   equals("CreateTrail", "true"),
-		condEmail:   map[string]any{"Fn::Not": []any{equals("NotificationEmail", "")}},
+		condTracing:    equals("EnableXRay", "true"),
+		condTrail:      equals("CreateTrail", "true"),
+		condOneAccount: equals("Organization", "false"),
+		condEmail:      map[string]any{"Fn::Not": []any{equals("NotificationEmail", "")}},
 	}
 
 	secretsKey(t)
@@ -441,6 +451,9 @@ func machineGrants(m Machine) (map[string]any, []any, error) {
 	// The admins group is a string in the quarantine's definition.
 	if raw, err := json.Marshal(m.Definition); err == nil && strings.Contains(string(raw), "${"+subAdminsGroup+"}") {
 		subs[subAdminsGroup] = ref("AdminsGroup")
+	}
+	if raw, err := json.Marshal(m.Definition); err == nil && strings.Contains(string(raw), "${"+subSecretsKey+"}") {
+		subs[subSecretsKey] = map[string]any{"Fn::If": []any{condOneAccount, getAtt("SecretsKey", "Arn"), ""}}
 	}
 	var stmts []any
 	if len(invoke) > 0 {

@@ -64,13 +64,17 @@ func Lifecycle(o Options) (*states.Definition, error) {
 		OutputPath("$.key").
 		Next("CreateKey")
 
+	create := map[string]any{
+		"oldAccessKeyId.$":    "$.accessKeyId",
+		"deleteInactiveKey.$": "States.ArrayContains(States.Array('rotate-after-deleting-inactive'), $.action)",
+		"dryRun.$":            "$.dryRun",
+	}
+	if o.SecretsKMSKeyID != "" {
+		create["kmsKeyId"] = o.SecretsKMSKeyID
+	}
 	m.Task("CreateKey", r.CreateKey).
 		Comment("No Retry on purpose: the create is never repeated automatically; the handler is idempotent, so a person can rerun it.").
-		Parameters(key(map[string]any{
-			"oldAccessKeyId.$":    "$.accessKeyId",
-			"deleteInactiveKey.$": "States.ArrayContains(States.Array('rotate-after-deleting-inactive'), $.action)",
-			"dryRun.$":            "$.dryRun",
-		})).
+		Parameters(key(create)).
 		ResultPath("$.created").
 		Catch([]string{"States.ALL"}, "CreateKeyFailed", "$.error").
 		Next("DryRun?")

@@ -151,8 +151,9 @@ type Options struct {
 	// deactivateAt and deleteAt for the lifecycle's Waits. An execution's
 	// input may override them.
 	RotationDays, InactiveDays, BufferDays int
-	// MaxDuePerAccount (400) caps the due keys one account's inventory
-	// returns, which keeps its output under the 256 KiB payload quota.
+	// MaxDuePerAccount (400) caps the due keys one page of an account's
+	// inventory returns, which keeps its output under the 256 KiB payload
+	// quota; the account's child pages on until every due key is started.
 	MaxDuePerAccount int
 	// AccountConcurrency (10) is how many accounts the inventory's
 	// distributed Map handles at once; StartConcurrency (10) how many
@@ -170,6 +171,10 @@ type Options struct {
 
 	// AdminsGroup ("admins"): IAM calls by its members start no quarantine.
 	AdminsGroup string
+	// SecretsKMSKeyID, when set, is the customer-managed KMS key (id, ARN or
+	// alias) that CreateKey encrypts a user's new secret with; empty leaves
+	// Secrets Manager's aws/secretsmanager key.
+	SecretsKMSKeyID string
 	// ApprovalTimeout (24h) is how long a quarantine or release waits for an
 	// approver; ApprovalHeartbeat (ApprovalTimeout minus one minute) how long
 	// it waits between heartbeats (`keyflow approve --ack` keeps a request
