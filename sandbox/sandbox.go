@@ -52,6 +52,8 @@ type Sandbox struct {
 	keys     map[string]*keyRef // access key id -> owner, across accounts
 	org      *organization
 	outbox   []Message
+	buckets  map[string]*bucket // S3 bucket names are global, as on AWS
+	mail     []Email            // SES v2 mail sent, the email outbox
 	db       *sql.DB
 	dirty    map[objKey]struct{}
 	newMsgs  []int // outbox indexes not yet written
@@ -73,10 +75,12 @@ type account struct {
 	policies       map[string]*policy    // ARN -> customer-managed policy
 	mfa            map[string]*mfaDevice // serial -> device
 	passwordPolicy *passwordPolicy
-	secrets        map[string]*secret // name -> secret
-	topics         map[string]*topic  // ARN -> topic
-	roles          map[string]bool    // role names STS may assume in this account
-	caller         string             // ARN GetCallerIdentity answers; "" = default
+	secrets        map[string]*secret        // name -> secret
+	topics         map[string]*topic         // ARN -> topic
+	templates      map[string]*emailTemplate // SES v2 email templates by name
+	identities     map[string]*emailIdentity // SES v2 identities: addresses and domains
+	roles          map[string]bool           // role names STS may assume in this account
+	caller         string                    // ARN GetCallerIdentity answers; "" = default
 }
 
 // New returns a sandbox; with opts.DB it creates the sandbox_* tables when
@@ -169,14 +173,16 @@ func (s *Sandbox) peek(id string) *account {
 
 func newAccount(id string) *account {
 	return &account{
-		id:       id,
-		users:    map[string]*user{},
-		groups:   map[string]*group{},
-		policies: map[string]*policy{},
-		mfa:      map[string]*mfaDevice{},
-		secrets:  map[string]*secret{},
-		topics:   map[string]*topic{},
-		roles:    map[string]bool{},
+		id:         id,
+		users:      map[string]*user{},
+		groups:     map[string]*group{},
+		policies:   map[string]*policy{},
+		mfa:        map[string]*mfaDevice{},
+		secrets:    map[string]*secret{},
+		topics:     map[string]*topic{},
+		templates:  map[string]*emailTemplate{},
+		identities: map[string]*emailIdentity{},
+		roles:      map[string]bool{},
 	}
 }
 

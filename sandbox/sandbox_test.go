@@ -9,7 +9,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -64,6 +66,8 @@ func TestSignaturesMatchSDK(t *testing.T) {
 		{"SNS", (*SNS)(nil), (*sns.Client)(nil)},
 		{"STS", (*STS)(nil), (*sts.Client)(nil)},
 		{"Organizations", (*Organizations)(nil), (*organizations.Client)(nil)},
+		{"S3", (*S3)(nil), (*s3.Client)(nil)},
+		{"SESv2", (*SESv2)(nil), (*sesv2.Client)(nil)},
 	}
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,11 @@ const (
 	kindOrg        = "org"
 	kindOU         = "ou"
 	kindOrgAccount = "orgaccount"
+	kindBucket     = "s3bucket"
+	kindObject     = "s3object" // id: bucket/key
+	kindTemplate   = "sestemplate"
+	kindIdentity   = "sesidentity"
+	kindMail       = "sesmail" // id: the outbox position, zero-padded
 )
 
 type objKey struct{ account, kind, id string }
@@ -96,6 +102,24 @@ func (s *Sandbox) current(k objKey) any {
 			return a
 		}
 		return nil
+	case kindBucket:
+		if b := s.buckets[k.id]; b != nil && b.Owner == k.account {
+			return b
+		}
+		return nil
+	case kindObject:
+		name, key, _ := strings.Cut(k.id, "/")
+		if b := s.buckets[name]; b != nil {
+			if o := b.objects[key]; o != nil {
+				return o
+			}
+		}
+		return nil
+	case kindMail:
+		if i, err := strconv.Atoi(k.id); err == nil && i >= 0 && i < len(s.mail) {
+			return mailRow{Seq: i, Email: s.mail[i]}
+		}
+		return nil
 	}
 	a := s.accounts[k.account]
 	if a == nil {
@@ -126,6 +150,14 @@ func (s *Sandbox) current(k objKey) any {
 	case kindTopic:
 		if t := a.topics[k.id]; t != nil {
 			v = t
+		}
+	case kindTemplate:
+		if t := a.templates[k.id]; t != nil {
+			v = t
+		}
+	case kindIdentity:
+		if x := a.identities[k.id]; x != nil {
+			v = x
 		}
 	case kindAccount:
 		row := accountRow{Caller: a.caller}
@@ -254,6 +286,34 @@ func (s *Sandbox) loadRow(k objKey, body []byte) error {
 		}
 		s.org.accounts[a.ID] = &a
 		return nil
+	case kindBucket:
+		var row bucket
+		if err := json.Unmarshal(body, &row); err != nil {
+			return err
+		}
+		b := s.bucketFor(k.id)
+		b.Name, b.Owner, b.Region, b.Created = k.id, row.Owner, row.Region, row.Created
+		return nil
+	case kindObject:
+		var o s3Object
+		if err := json.Unmarshal(body, &o); err != nil {
+			return err
+		}
+		s.bucketFor(o.Bucket).objects[o.Key] = &o
+		return nil
+	case kindMail:
+		var r mailRow
+		if err := json.Unmarshal(body, &r); err != nil {
+			return err
+		}
+		if r.Seq < 0 || r.Seq > 1<<24 {
+			return fmt.Errorf("outbox position %d out of range", r.Seq)
+		}
+		for len(s.mail) <= r.Seq {
+			s.mail = append(s.mail, Email{})
+		}
+		s.mail[r.Seq] = r.Email
+		return nil
 	}
 	a := s.acct(k.account)
 	var err error
@@ -282,6 +342,14 @@ func (s *Sandbox) loadRow(k objKey, body []byte) error {
 		var t topic
 		err = json.Unmarshal(body, &t)
 		a.topics[k.id] = &t
+	case kindTemplate:
+		var t emailTemplate
+		err = json.Unmarshal(body, &t)
+		a.templates[k.id] = &t
+	case kindIdentity:
+		var x emailIdentity
+		err = json.Unmarshal(body, &x)
+		a.identities[k.id] = &x
 	case kindAccount:
 		var r accountRow
 		err = json.Unmarshal(body, &r)
