@@ -12,6 +12,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/keyflow/keyflow/statemachines"
 )
 
 // Exit codes, as the `keyflow run` contract fixes them.
@@ -78,5 +80,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd(), newSynthCmd(), newStartCmd(), newGraphCmd())
+	root.AddCommand(newAuditCmd())
+	root.AddCommand(newExecutionsCmd(), newDescribeCmd(), newHistoryCmd(), newApproveCmd(statemachines.Approve), newApproveCmd(statemachines.Reject), newStopCmd())
 	return root
 }
