@@ -80,7 +80,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd(), newSynthCmd(), newStartCmd(), newGraphCmd())
-	root.AddCommand(newAuditCmd())
+	root.AddCommand(newAuditCmd(), newReportCmd())
 	root.AddCommand(newExecutionsCmd(), newDescribeCmd(), newHistoryCmd(), newApproveCmd(statemachines.Approve), newApproveCmd(statemachines.Reject), newStopCmd())
 	return root
 }
