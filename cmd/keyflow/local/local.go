@@ -124,6 +124,11 @@ type Options struct {
 	// answer: an execution waiting on nothing but a token jumps straight to
 	// its timeout, and the workflow applies its default decision.
 	Approve func(Approval) (d statemachines.Decision, approverAccount string)
+	// OnExecutionEnd, when set, also receives every ended execution (the
+	// engine's hook, which the backend uses itself): how an in-process
+	// caller keeps the histories of the lifecycles an inventory starts. It
+	// must not block.
+	OnExecutionEnd func(*engine.Result)
 }
 
 // Backend is an engine with keyflow's handlers and workflows.
@@ -188,7 +193,14 @@ func New(o Options) (*Backend, error) {
 	b.ended = newEndTracker()
 	b.Engine = engine.New(engine.Options{
 		Clock: o.EngineClock, Handlers: b.handlers(), Region: o.Region, AccountID: o.AccountID,
-		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: b.ended.record,
+		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: func(r *engine.Result) {
+			// The caller's hook first: once Settle sees an execution
+			// end, the caller already has it.
+			if o.OnExecutionEnd != nil {
+				o.OnExecutionEnd(r)
+			}
+			b.ended.record(r)
+		},
 	})
 	// The lifecycle first: the inventory starts it by name.
 	for _, name := range statemachines.Names() {
