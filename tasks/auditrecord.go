@@ -36,9 +36,8 @@ type SFNAPI interface {
 // prevHash it returns *ChainConflict and stores nothing (or, if the record
 // was written but the head moved under it, says so).
 //
-// Implementations: S3RecordStore on AWS and MemoryRecordStore in tests. The
-// local store (in the engine's SQLite file, beside the sandbox) comes with a
-// later issue.
+// Implementations: S3RecordStore on AWS, and locally over the sandbox's S3
+// (persisted in the engine's SQLite file); MemoryRecordStore in tests.
 type RecordStore interface {
 	Head(ctx context.Context) (prevHash string, err error)
 	Put(ctx context.Context, key string, record []byte, prevHash string) error

@@ -6,7 +6,8 @@
 // state to state and what the audit reads back from the history.
 //
 // Handlers depend only on the small interfaces declared here (IAMAPI,
-// SecretsManagerAPI, SNSAPI, OrganizationsAPI, reached through Accounts),
+// SecretsManagerAPI, SNSAPI, OrganizationsAPI, reached through Accounts;
+// SESAPI for Notify's email, SFNAPI and S3API for the audit record store),
 // whose methods have the exact aws-sdk-go-v2 signatures, so the real SDK
 // clients and the embedded sandbox account both satisfy them.
 //

@@ -139,7 +139,8 @@ type fx struct {
 	advance  func(time.Duration)
 	// useKey makes the key "used now" as AWS would record it.
 	useKey func(id, secret string)
-	// outbox is every published message (sandbox only; moto: nil).
+	// outbox is every published message and sent email (sandbox only;
+	// moto: nil).
 	outbox  func() []string
 	sb      *sandbox.Sandbox
 	logBuf  *bytes.Buffer
@@ -182,9 +183,14 @@ func newSandboxFx(t *testing.T) *fx {
 			t.Fatal(err)
 		}
 	}
+	// The outbox is everything sent: SNS messages and SES email.
 	f.outbox = func() []string {
 		var out []string
 		for _, m := range sb.Outbox() {
+			b, _ := json.Marshal(m)
+			out = append(out, string(b))
+		}
+		for _, m := range sb.Mail() {
 			b, _ := json.Marshal(m)
 			out = append(out, string(b))
 		}

@@ -3,12 +3,15 @@ package tasks
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyflow/keyflow/sandbox"
 )
@@ -63,7 +66,7 @@ func TestNoSecretLeavesSecretsManager(t *testing.T) {
 			continue
 		}
 		rotations = append(rotations, rotation{k.AccountID, k.UserName, k.AccessKeyID, out.AccessKeyID, out.SecretArn})
-		n, err := invoke(t, newNotify(f), NotifyInput{AccountID: k.AccountID, UserName: k.UserName, Event: "KeyCreated", TopicArn: topic(k.AccountID),
+		n, err := invoke(t, newEmailNotify(f), NotifyInput{AccountID: k.AccountID, UserName: k.UserName, Event: "KeyCreated", TopicArn: topic(k.AccountID),
 			AccessKeyID: k.AccessKeyID, NewAccessKeyID: out.AccessKeyID, SecretArn: out.SecretArn})
 		record(n, err)
 	}
@@ -79,7 +82,7 @@ func TestNoSecretLeavesSecretsManager(t *testing.T) {
 	for _, r := range rotations {
 		d, err := invoke(t, newDeleteKey(f), DeleteKeyInput{AccountID: r.acct, UserName: r.user, AccessKeyID: r.old})
 		record(d, err)
-		n, err := invoke(t, newNotify(f), NotifyInput{AccountID: r.acct, UserName: r.user, Event: "KeyDeleted", TopicArn: topic(r.acct), AccessKeyID: r.old})
+		n, err := invoke(t, newEmailNotify(f), NotifyInput{AccountID: r.acct, UserName: r.user, Event: "KeyDeleted", TopicArn: topic(r.acct), AccessKeyID: r.old})
 		record(n, err)
 	}
 	// Quarantine and release a few users (admins are refused).
@@ -118,8 +121,14 @@ func TestNoSecretLeavesSecretsManager(t *testing.T) {
 			hay = append(hay, aws.ToString(doc.PolicyDocument))
 		}
 	}
+	// Audit records, stored as the local backend stores them: in a sandbox
+	// S3 bucket, through S3RecordStore.
+	hay = append(hay, auditIntoSandbox(t, sb, f)...)
 	hay = append(hay, f.logBuf.String())
-	hay = append(hay, f.outbox()...)
+	hay = append(hay, f.outbox()...) // SNS messages and SES email
+	if len(sb.Mail()) == 0 {
+		t.Fatal("no email was sent: the leak check would not cover email")
+	}
 
 	// The secrets: every value Secrets Manager holds for the rotations.
 	var secrets []string
@@ -152,6 +161,53 @@ func TestNoSecretLeavesSecretsManager(t *testing.T) {
 			t.Errorf("secret-shaped text outside Secrets Manager in %.300q", h)
 		}
 	}
-	t.Logf("searched %d outputs/logs/messages/IAM records for %d secrets: %d hits (%d rotations, %d quarantines, %d messages)",
+	t.Logf("searched %d outputs/logs/messages/emails/audit records/IAM records for %d secrets: %d hits (%d rotations, %d quarantines, %d messages and emails)",
 		len(hay), len(secrets), hits, len(rotations), quarantined, len(f.outbox()))
+}
+
+// The sandbox serves the SDK surfaces the handlers declare.
+var (
+	_ S3API  = (*sandbox.S3)(nil)
+	_ SESAPI = (*sandbox.SESv2)(nil)
+)
+
+// auditIntoSandbox runs AuditRecord over the golden histories into a
+// sandbox bucket and returns every stored object and every output.
+func auditIntoSandbox(t *testing.T, sb *sandbox.Sandbox, f *fx) []string {
+	t.Helper()
+	ctx := t.Context()
+	c := sb.S3(sb.ManagementAccount())
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("keyflow-audit")}); err != nil {
+		t.Fatal(err)
+	}
+	hist := &fakeSFN{execs: map[string][]sfntypes.HistoryEvent{}}
+	h := &AuditRecord{SFN: hist, Store: &S3RecordStore{S3: c, Bucket: "keyflow-audit"}, Log: f.log}
+	var out []string
+	// lifecycle-secret-in-output has a secret in its history: the record
+	// must carry the breach, never the secret.
+	for _, g := range []string{"lifecycle-clean", "lifecycle-secret-in-output", "quarantine-approved"} {
+		arn := execArn(strings.SplitN(g, "-", 2)[0], g)
+		hist.execs[arn] = goldenHistory(t, g)
+		o, err := invoke(t, h.Handle, AuditRecordInput{ExecutionArn: arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, out2json(o))
+	}
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("keyflow-audit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 4 { // three records and the head
+		t.Fatalf("%d objects in the audit bucket, want 4", len(list.Contents))
+	}
+	for _, obj := range list.Contents {
+		g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("keyflow-audit"), Key: obj.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(g.Body)
+		out = append(out, string(b))
+	}
+	return out
 }

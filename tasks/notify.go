@@ -4,15 +4,25 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 )
+
+// SESAPI is the SES (API v2) surface of Notify: one templated email per
+// notification, sent from the deployment's own account.
+type SESAPI interface {
+	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, optFns ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
+}
 
 // DefaultOwnerTag is the user tag that names a key's owner.
 const DefaultOwnerTag = "owner"
@@ -23,7 +33,8 @@ type NotifyInput struct {
 	AccountID string `json:"accountId"`
 	UserName  string `json:"userName"`
 	// Event is what happened: KeyCreated, KeyStillInUse, KeyDeactivated,
-	// KeyDeleted, RotationFailed, Quarantined, QuarantineRejected, Released.
+	// KeyDeleted, RotationFailed, Quarantined, QuarantineRejected, Released,
+	// MFARequired, MFAEnforced, MFAReleased.
 	Event          string `json:"event"`
 	AccessKeyID    string `json:"accessKeyId,omitempty"`
 	NewAccessKeyID string `json:"newAccessKeyId,omitempty"`
@@ -48,6 +59,10 @@ type NotifyOutput struct {
 	DeduplicationID string    `json:"deduplicationId"`
 	SentAt          time.Time `json:"sentAt,omitzero"`
 	DryRun          bool      `json:"dryRun"`
+	// EmailMessageID is SES's id of the email, when email is configured and
+	// one was (or, in a dry run, would be) sent to EmailRecipients.
+	EmailMessageID  string   `json:"emailMessageId,omitempty"`
+	EmailRecipients []string `json:"emailRecipients,omitempty"`
 }
 
 // Notify publishes one message to the keyflow SNS topic, addressed to the
@@ -64,7 +79,50 @@ type Notify struct {
 	SecurityTeam string
 	// OwnerTag defaults to DefaultOwnerTag.
 	OwnerTag string
+
+	// Email through SES is off unless SES, EmailFrom (a verified identity
+	// of the deployment's account) and EmailTemplate (an SES template, see
+	// NotifyEmailTemplate) are all set. The email goes to the owner (when
+	// the owner tag is an address) and the security team, in the
+	// deployment's own account, whatever account the user is in.
+	SES           SESAPI
+	EmailFrom     string
+	EmailTemplate string
 }
+
+// NotifyEmailTemplate is the SES template Notify's TemplateData fills: the
+// template the CloudFormation stack creates and the local backend puts in
+// the sandbox. Its variables are the keys of NotifyEmailData.
+var NotifyEmailTemplate = struct{ Subject, Text, HTML string }{
+	Subject: "{{subject}}",
+	Text: "IAM user {{userName}} in account {{accountId}}: {{what}}.\n" +
+		"Access key: {{accessKeyId}}\nNew access key: {{newAccessKeyId}}\n" +
+		"Stored in Secrets Manager: {{secretArn}}\nDetail: {{detail}}\n" +
+		"Owner: {{owner}}\nTime: {{time}}\nReference: {{deduplicationId}}\n",
+	HTML: "<p>IAM user <b>{{userName}}</b> in account {{accountId}}: {{what}}.</p>" +
+		"<ul><li>Access key: {{accessKeyId}}</li><li>New access key: {{newAccessKeyId}}</li>" +
+		"<li>Stored in Secrets Manager: {{secretArn}}</li><li>Detail: {{detail}}</li>" +
+		"<li>Owner: {{owner}}</li><li>Time: {{time}}</li></ul><p>Reference: {{deduplicationId}}</p>",
+}
+
+// NotifyEmailData is the TemplateData of Notify's email: ids, ARNs and
+// words only, like the SNS message.
+type NotifyEmailData struct {
+	Subject         string `json:"subject"`
+	Event           string `json:"event"`
+	What            string `json:"what"`
+	AccountID       string `json:"accountId"`
+	UserName        string `json:"userName"`
+	AccessKeyID     string `json:"accessKeyId"`
+	NewAccessKeyID  string `json:"newAccessKeyId"`
+	SecretArn       string `json:"secretArn"`
+	Detail          string `json:"detail"`
+	Owner           string `json:"owner"`
+	Time            string `json:"time"`
+	DeduplicationID string `json:"deduplicationId"`
+}
+
+func (h *Notify) emailOn() bool { return h.SES != nil && h.EmailFrom != "" && h.EmailTemplate != "" }
 
 var notifyEvents = map[string]string{
 	"KeyCreated":         "a new access key was created and stored",
@@ -77,9 +135,16 @@ var notifyEvents = map[string]string{
 	"Released":           "the user was released from quarantine",
 	"ApprovalRequested":  "an approver's decision is requested (see the detail for how to answer)",
 	"WorkflowFailed":     "a keyflow workflow failed and needs attention",
+	// The MFA workflow's events. MFARequired is the user's only warning,
+	// so it says how to enrol; the detail carries the deadline.
+	"MFARequired": "console sign-in needs an MFA device: enrol one before the deadline in the detail " +
+		"(AWS console > your user name > Security credentials > Assign MFA device), or every action except enrolling will be denied",
+	"MFAEnforced": "the user has no MFA device after the grace period: the MFA-required policy now denies every action except enrolling one",
+	"MFAReleased": "the user has enrolled an MFA device (or no longer signs in to the console): the MFA-required policy was removed",
 }
 
-// Handle implements the handler.
+// Handle implements the handler: it publishes to SNS and then, when email
+// is configured, sends the templated email.
 //
 // Errors: InvalidInput, SecretDetected, AccountUnavailable, Throttled,
 // ServiceError.
@@ -143,6 +208,13 @@ func (h *Notify) Handle(ctx context.Context, in NotifyInput) (*NotifyOutput, err
 	}
 	sum := sha256.Sum256([]byte(strings.Join([]string{in.AccountID, in.UserName, in.Event, in.AccessKeyID, in.NewAccessKeyID, in.SecretArn, in.Detail}, "\x00")))
 	out.DeduplicationID = hex.EncodeToString(sum[:16])
+	var email *sesv2.SendEmailInput
+	if h.emailOn() {
+		email, out.EmailRecipients = h.email(in, out, what)
+		if email != nil && LooksLikeSecret(aws.ToString(email.Content.Template.TemplateData)) {
+			return nil, &SecretDetected{Field: "email"}
+		}
+	}
 	if in.DryRun {
 		return out, nil
 	}
@@ -175,7 +247,44 @@ func (h *Notify) Handle(ctx context.Context, in NotifyInput) (*NotifyOutput, err
 	out.MessageID = aws.ToString(res.MessageId)
 	out.SentAt = clock(h.Now)
 	log.Info("published notification", "messageId", out.MessageID)
+	if email != nil {
+		// A retry after a failed send publishes to SNS again, with the same
+		// deduplicationId attribute, so subscribers can drop the copy.
+		sent, err := h.SES.SendEmail(ctx, email)
+		if err != nil {
+			return nil, awsErr("SendEmail", err)
+		}
+		out.EmailMessageID = aws.ToString(sent.MessageId)
+		log.Info("sent notification email", "emailMessageId", out.EmailMessageID, "recipients", len(out.EmailRecipients))
+	}
 	return out, nil
+}
+
+// email is the templated SES email of the notification, or nil when nobody
+// has an address: the owner tag may name a team rather than a mailbox.
+func (h *Notify) email(in NotifyInput, out *NotifyOutput, what string) (*sesv2.SendEmailInput, []string) {
+	var to []string
+	for _, r := range []string{out.Owner, h.SecurityTeam} {
+		if a, err := mail.ParseAddress(r); err == nil && a.Address == r {
+			to = append(to, r)
+		}
+	}
+	if len(to) == 0 {
+		return nil, nil
+	}
+	data, _ := json.Marshal(NotifyEmailData{
+		Subject: out.Subject, Event: in.Event, What: what, AccountID: in.AccountID, UserName: in.UserName,
+		AccessKeyID: in.AccessKeyID, NewAccessKeyID: in.NewAccessKeyID, SecretArn: in.SecretArn, Detail: in.Detail,
+		Owner: out.Owner, Time: clock(h.Now).Format(time.RFC3339), DeduplicationID: out.DeduplicationID,
+	})
+	return &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String(h.EmailFrom),
+		Destination:      &sestypes.Destination{ToAddresses: to},
+		Content: &sestypes.EmailContent{Template: &sestypes.Template{
+			TemplateName: aws.String(h.EmailTemplate), TemplateData: aws.String(string(data)),
+		}},
+		EmailTags: []sestypes.MessageTag{{Name: aws.String("event"), Value: aws.String(in.Event)}},
+	}, to
 }
 
 func (h *Notify) body(in NotifyInput, what, owner string) string {
