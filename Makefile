@@ -30,7 +30,7 @@ fuzz: ## each fuzz target for 30 s
 	$(GO) test ./states/intrinsic -run '^$$' -fuzz FuzzIntrinsic -fuzztime 30s
 	$(GO) test ./states/payload -run '^$$' -fuzz FuzzPayload -fuzztime 30s
 
-demo: ## the main job on the embedded default: run the example workflows on the virtual clock
+demo: ## the whole story: a sandbox Organization, every due key through 90 days, a quarantine, the audit and keyflow-report.html
 	$(GO) run ./cmd/keyflow demo
 
 golden: ## refresh golden files after a deliberate change
