@@ -80,3 +80,50 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// afterFunc runs fn once d has passed on c, and returns what cancels it. A
+// clock may say how (a faster clock for demos); else d is real time.
+func afterFunc(c Clock, d time.Duration, fn func()) func() bool {
+	if a, ok := c.(interface {
+		AfterFunc(time.Duration, func()) func() bool
+	}); ok {
+		return a.AfterFunc(d, fn)
+	}
+	return time.AfterFunc(max(d, 0), fn).Stop
+}
+
+// ScaledClock is a real clock that runs faster by Scale, from a start: a
+// 90-day Wait ends in 90 days/Scale of real time, while the times an
+// execution records advance by the full 90 days. For demos of
+// `keyflow serve --time-scale N`.
+type ScaledClock struct {
+	scale float64
+	base  time.Time // real time at the start
+	at    time.Time // clock time at the start
+}
+
+// NewScaledClock returns a clock that starts at the real now and runs
+// scale times as fast; scale must be positive.
+func NewScaledClock(scale float64) *ScaledClock {
+	now := time.Now().UTC()
+	return &ScaledClock{scale: scale, base: now, at: now}
+}
+
+// Now returns the scaled time.
+func (c *ScaledClock) Now() time.Time {
+	return c.at.Add(time.Duration(float64(time.Since(c.base)) * c.scale)).UTC()
+}
+
+// Sleep blocks for d of clock time.
+func (c *ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
+	return NewRealClock().Sleep(ctx, c.real(d))
+}
+
+// AfterFunc runs fn after d of clock time.
+func (c *ScaledClock) AfterFunc(d time.Duration, fn func()) func() bool {
+	return time.AfterFunc(c.real(d), fn).Stop
+}
+
+func (c *ScaledClock) real(d time.Duration) time.Duration {
+	return max(time.Duration(float64(d)/c.scale), 0)
+}

@@ -72,6 +72,12 @@ type Options struct {
 	// states:startExecution task, which no caller holds: it is how a caller
 	// waits for an inventory's fan-out. It must not block.
 	OnExecutionEnd func(*Result)
+	// Journal, when set, makes every execution durable: recorded before it
+	// runs, committed as it goes, resumable after a crash (see Journal).
+	Journal Journal
+	// TokenSecret keys the task tokens of durable executions (see
+	// Journal); keep it with the journal and never show it.
+	TokenSecret []byte
 }
 
 // Engine compiles and runs state machines. It is safe for concurrent use.

@@ -87,8 +87,13 @@ type Execution struct {
 
 	rngOnce sync.Once // rng is made on first use: most executions draw nothing
 	depth   int
-	done    chan struct{}
-	result  *Result
+	// parent is the execution whose startExecution task started this one.
+	parent string
+
+	dur      *durability // nil unless the engine has a Journal
+	commitMu sync.Mutex
+	done     chan struct{}
+	result   *Result
 }
 
 // stopReason ends an execution from outside its states: the execution's
@@ -190,6 +195,10 @@ func (m *Machine) start(ctx context.Context, name string, input any, depth int) 
 // startAt starts an execution at a given time (an execution started by a
 // task on virtual time starts at its parent's now), or now when at is zero.
 func (m *Machine) startAt(ctx context.Context, name string, input any, depth int, at time.Time) (*Execution, error) {
+	return m.startChild(ctx, name, input, depth, at, "")
+}
+
+func (m *Machine) startChild(ctx context.Context, name string, input any, depth int, at time.Time, parent string) (*Execution, error) {
 	if depth > MaxNesting {
 		return nil, apiErr(ErrInvalidExecutionInput, "executions nest deeper than %d", MaxNesting)
 	}
@@ -197,20 +206,32 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 	if err != nil {
 		return nil, apiErr(ErrInvalidExecutionInput, "%v", err)
 	}
-	inSize := data.Size(in)
-	if inSize > MaxPayloadBytes {
-		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", inSize, MaxPayloadBytes)
-	}
-	generated := name == ""
-	if generated {
+	if name == "" {
 		name = uuid.NewString()
 	} else if err := checkName(name); err != nil {
 		return nil, err
 	}
+	return m.launchAs(ctx, name, in, depth, at, nil, parent)
+}
+
+// launch starts a named execution, new (stored nil) or resumed from its
+// stored history.
+func (m *Machine) launch(ctx context.Context, name string, in any, depth int, at time.Time, stored []types.HistoryEvent) (*Execution, error) {
+	return m.launchAs(ctx, name, in, depth, at, stored, "")
+}
+
+func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, at time.Time, stored []types.HistoryEvent, parent string) (*Execution, error) {
+	inSize := data.Size(in)
+	if inSize > MaxPayloadBytes {
+		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", inSize, MaxPayloadBytes)
+	}
 	e := m.e
-	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, done: make(chan struct{})}
+	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, parent: parent, done: make(chan struct{})}
 	x.arn = m.execArnPrefix + name
-	if !generated {
+	if j := e.opts.Journal; j != nil {
+		x.dur = &durability{journal: j, stored: stored, committed: int64(len(stored))}
+	}
+	if x.dur == nil {
 		m.mu.Lock()
 		if rec, ok := m.names[name]; ok {
 			running, prevIn := rec.running, rec.input
@@ -227,6 +248,15 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		at = e.clock.Now()
 	}
 	x.start = at.UTC().Truncate(time.Millisecond)
+	if x.dur != nil && stored == nil {
+		raw, err := data.Marshal(in)
+		if err != nil {
+			return nil, apiErr(ErrInvalidExecutionInput, "%v", err)
+		}
+		if err := x.dur.journal.Start(ctx, &StartRecord{Machine: m, ExecutionArn: x.arn, Name: name, Input: raw, StartDate: x.start, ParentArn: parent}); err != nil {
+			return nil, err
+		}
+	}
 	x.ctx, x.cancel = context.WithCancel(ctx)
 	x.hist.limit = MaxHistoryEvents
 	if e.opts.MaxHistoryEvents > 0 {
@@ -246,9 +276,18 @@ func (m *Machine) startAt(ctx context.Context, name string, input any, depth int
 		out, err := x.runTop(root)
 		x.finish(root, out, err)
 	}
-	if e.virtual() {
+	if e.virtual() || x.dur != nil {
 		s := newSim(x.start)
 		x.run = s
+		if x.dur != nil {
+			if !e.virtual() {
+				s.wall = e.clock
+			}
+			if stored != nil {
+				s.replaying = x.replayNextTime
+			}
+			s.idleHook = x.commit
+		}
 		if m.timeout > 0 {
 			s.deadline(x.start.Add(m.timeout), func() {
 				x.stopMu.Lock()
@@ -318,6 +357,16 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	if !x.hist.discard {
 		res.hist = &lazyHistory{h: &x.hist, n: x.hist.count()}
 	}
+	if x.dur != nil && x.dur.failed != nil {
+		// The journal failed: no end is recorded, and a restart resumes
+		// the execution from what was kept.
+		res = &Result{Status: StatusRunning, ExecutionArn: x.arn, StartDate: x.start}
+	} else {
+		x.commitEnd(res)
+	}
+	if s, ok := x.run.(*sim); ok {
+		s.stopPace()
+	}
 	x.result = res
 	x.tokMu.Lock()
 	for _, tok := range x.tokens {
@@ -383,11 +432,12 @@ func (t *thread) emit(e *event) {
 			e.output = t.small(e.output)
 		}
 	}
-	if e.ts.IsZero() {
-		e.ts = t.x.run.now()
-	}
+	e.ts = t.x.run.stamp(e.ts)
 	e.prev = t.prev
 	t.prev = t.x.hist.add(e)
+	if t.x.dur != nil {
+		t.x.checkReplay(t.prev, e.typ)
+	}
 }
 
 func (t *thread) now() time.Time { return t.x.run.now() }
@@ -526,8 +576,9 @@ func (t *thread) stateContext(n *node) map[string]any {
 
 // enter records a state's entry.
 func (t *thread) enter(n *node, typ types.HistoryEventType, input any) {
-	t.entered = t.now()
-	t.emit(&event{typ: typ, ts: t.entered, node: n, input: input, hasInput: true})
+	e := event{typ: typ, ts: t.now(), node: n, input: input, hasInput: true}
+	t.emit(&e)
+	t.entered = e.ts
 	t.enteredID = t.prev
 }
 

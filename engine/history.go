@@ -526,6 +526,11 @@ func (l *lazyHistory) get() []types.HistoryEvent {
 // build turns the first n events of the log into the events of
 // GetExecutionHistory.
 func (h *history) build(n int) []types.HistoryEvent {
+	return h.buildRange(0, n)
+}
+
+// buildRange builds the events with ids from+1 to n.
+func (h *history) buildRange(from, n int) []types.HistoryEvent {
 	h.mu.Lock()
 	chunks := h.chunks
 	total := 0
@@ -534,19 +539,25 @@ func (h *history) build(n int) []types.HistoryEvent {
 	}
 	h.mu.Unlock()
 	total = min(total, n)
-	if total == 0 {
+	if total <= from {
 		return nil
 	}
 	c := &marshalCache{m: map[[2]uintptr]*string{}}
 	notTruncated := &types.HistoryEventExecutionDataDetails{Truncated: false}
-	out := make([]types.HistoryEvent, total)
+	out := make([]types.HistoryEvent, total-from)
 	i := -1
 	for ci := range chunks {
+		if i+len(chunks[ci]) < from {
+			i += len(chunks[ci])
+			continue
+		}
 		for j := range chunks[ci] {
 			if i++; i >= total {
 				return out
 			}
-			out[i] = h.historyEvent(c, notTruncated, i, &chunks[ci][j])
+			if i >= from {
+				out[i-from] = h.historyEvent(c, notTruncated, i, &chunks[ci][j])
+			}
 		}
 	}
 	return out

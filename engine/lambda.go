@@ -171,7 +171,12 @@ func (c *taskCall) startExecution() (any, error) {
 		name = t.x.requestID()
 	}
 	start := t.now()
-	x, err := child.startAt(context.WithoutCancel(t.ctx), name, input, t.x.depth+1, start)
+	x, err := child.startChild(context.WithoutCancel(t.ctx), name, input, t.x.depth+1, start, t.x.arn)
+	var running *AlreadyRunning
+	if errors.As(err, &running) {
+		// A durable journal knows it: the same start, made again.
+		return map[string]any{"ExecutionArn": running.ExecutionArn, "StartDate": running.StartDate.UnixMilli()}, nil
+	}
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) {

@@ -23,6 +23,10 @@ type runner interface {
 	answer(w *tokenWait, fill func()) bool
 	// heartbeat pushes w's heartbeat deadline forward.
 	heartbeat(w *tokenWait)
+	// stamp is the time of the event about to get id: ts when the caller
+	// fixed it, else now; a durable execution takes it from its stored
+	// history while it replays, and from the wall clock after.
+	stamp(ts time.Time) time.Time
 	// wakeCanceled wakes sleeping threads whose context has ended.
 	wakeCanceled()
 	// locked runs fn under the lock that guards w.
@@ -97,6 +101,26 @@ type sim struct {
 	live   int  // fibers started and not returned
 	idle   bool // no fiber holds the baton
 	all    map[*fiber]struct{}
+
+	// A durable execution (see durable.go) runs on this scheduler even on
+	// a real clock, because its order of events must be the same when it
+	// is replayed after a crash. Then wall is the clock: an event is
+	// stamped with its time, and a timer fires only once wall reaches it
+	// (pace arms the wake-up). While the execution replays (replaying),
+	// events take their stored times and timers fire at once, as on
+	// virtual time. idleHook runs, without s.mu, whenever no fiber can
+	// run: that is when a durable execution commits, with the earliest
+	// timer still to fire (zero if none).
+	wall      Clock
+	replaying func() (time.Time, bool) // the next stored event's time, while there is one
+	pace      *paceTimer
+	idleHook  func(wakeAt time.Time)
+}
+
+// paceTimer is the one real timer that wakes an idle durable scheduler.
+type paceTimer struct {
+	at   time.Time
+	stop func() bool
 }
 
 func newSim(start time.Time) *sim {
@@ -152,14 +176,21 @@ func (s *sim) dispatchLocked() {
 			return
 		}
 		if s.live == 0 || len(s.timers) == 0 {
-			s.idle = true
-			s.mu.Unlock()
+			s.goIdleLocked(time.Time{})
 			return
 		}
-		t := s.timers.popMin()
-		if t.dead {
+		if s.timers[0].dead {
+			s.timers.popMin()
 			continue
 		}
+		if s.wall != nil && !s.replayingLocked() {
+			if at := s.timers[0].at; at.After(s.wall.Now()) {
+				s.armPaceLocked(at)
+				s.goIdleLocked(at)
+				return
+			}
+		}
+		t := s.timers.popMin()
 		if t.at.After(s.cur) {
 			s.cur = t.at
 		}
@@ -170,6 +201,104 @@ func (s *sim) dispatchLocked() {
 		t.f.timer = nil
 		s.wakeLocked(t.f)
 	}
+}
+
+// goIdleLocked marks the scheduler idle, unlocks s.mu and runs the idle
+// hook.
+func (s *sim) goIdleLocked(wakeAt time.Time) {
+	s.idle = true
+	hook := s.idleHook
+	s.mu.Unlock()
+	if hook != nil {
+		hook(wakeAt)
+	}
+}
+
+func (s *sim) replayingLocked() bool {
+	if s.replaying == nil {
+		return false
+	}
+	_, ok := s.replaying()
+	return ok
+}
+
+// armPaceLocked makes sure a real timer wakes the scheduler at at.
+func (s *sim) armPaceLocked(at time.Time) {
+	if p := s.pace; p != nil {
+		if p.at.Equal(at) {
+			return
+		}
+		p.stop()
+	}
+	p := &paceTimer{at: at}
+	s.pace = p
+	p.stop = afterFunc(s.wall, at.Sub(s.wall.Now()), func() {
+		s.mu.Lock()
+		if s.pace != p {
+			s.mu.Unlock()
+			return
+		}
+		s.pace = nil
+		if !s.idle {
+			s.mu.Unlock()
+			return
+		}
+		s.idle = false
+		s.dispatchLocked()
+	})
+}
+
+// stopPace drops the real timer, when the execution ends or is unloaded.
+func (s *sim) stopPace() {
+	s.mu.Lock()
+	if p := s.pace; p != nil {
+		p.stop()
+		s.pace = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *sim) stamp(ts time.Time) time.Time {
+	if s.replaying == nil && s.wall == nil && !ts.IsZero() {
+		return ts // virtual time, set by the caller: the hot path
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replaying != nil {
+		if at, ok := s.replaying(); ok {
+			if at.After(s.cur) {
+				s.cur = at
+			}
+			return at
+		}
+	}
+	if s.wall != nil {
+		if w := s.wall.Now().UTC(); w.After(s.cur) {
+			s.cur = w
+		}
+		return s.cur
+	}
+	if ts.IsZero() {
+		return s.cur
+	}
+	return ts
+}
+
+// answerAt resolves w at a given time: a replayed execution gets the answer
+// its token had, at the moment it came.
+func (s *sim) answerAt(w *tokenWait, at time.Time, fill func()) {
+	s.mu.Lock()
+	s.addTimerLocked(at, nil, func() {
+		if w.resolved {
+			return
+		}
+		fill()
+		w.resolved = true
+		if w.f != nil && w.f.blocked && !w.f.joining {
+			s.wakeLocked(w.f)
+		}
+	})
+	s.mu.Unlock()
 }
 
 // wakeLocked makes a blocked fiber runnable.
@@ -410,6 +539,13 @@ func (r realRunner) heartbeat(w *tokenWait) {
 }
 
 func (r realRunner) wakeCanceled() {}
+
+func (r realRunner) stamp(ts time.Time) time.Time {
+	if ts.IsZero() {
+		return r.now()
+	}
+	return ts
+}
 
 func (s *sim) locked(_ *tokenWait, fn func()) {
 	s.mu.Lock()

@@ -379,7 +379,12 @@ func (c *taskCall) failed(fe *failure.Error) {
 
 func (c *taskCall) run() (any, error) {
 	c.scheduled()
-	res, err := c.call()
+	res, err, replayed := c.replayedResult()
+	if !replayed {
+		// What the task is asked is on disk before it acts.
+		c.t.x.commit(time.Time{})
+		res, err = c.call()
+	}
 	if err != nil {
 		var fe *failure.Error
 		if errors.As(err, &fe) {
@@ -409,6 +414,9 @@ func (c *taskCall) call() (any, error) {
 			pl = emptyObject
 		}
 		if c.w != nil {
+			if sub, ok := c.replayedSubmission(); ok {
+				return c.waitToken(sub)
+			}
 			var sub any
 			if h != nil {
 				out, err := c.invoke(h, pl)
@@ -433,6 +441,9 @@ func (c *taskCall) call() (any, error) {
 		h = lookupResource(t.x.m.e.opts.Handlers, ts.resource)
 	}
 	if c.w != nil {
+		if sub, ok := c.replayedSubmission(); ok {
+			return c.waitToken(sub)
+		}
 		var sub any = emptyObject
 		if h != nil {
 			out, err := c.invoke(h, c.params)
@@ -499,6 +510,9 @@ func (c *taskCall) waitToken(submitted any) (any, error) {
 		}
 		w.heartbeat = time.Duration(c.heartbeat) * time.Second
 	})
+	if x.dur != nil {
+		x.replayAnswer(w, t.prev)
+	}
 	e := x.m.e
 	if cb := e.opts.OnTaskToken; cb != nil {
 		cb(w.token, c.params)
@@ -521,7 +535,7 @@ func (c *taskCall) waitToken(submitted any) (any, error) {
 // newTokenWait registers a token before the resource is called, so that a
 // handler may answer its own token while it runs.
 func (x *Execution) newTokenWait(f *fiber) *tokenWait {
-	w := &tokenWait{token: newToken(), x: x, f: f, signal: make(chan struct{}), timeout: DefaultTaskTimeout}
+	w := &tokenWait{token: x.tokenFor(), x: x, f: f, signal: make(chan struct{}), timeout: DefaultTaskTimeout}
 	x.m.e.tokens.Store(w.token, w)
 	x.tokMu.Lock()
 	x.tokens = append(x.tokens, w.token)
