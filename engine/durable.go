@@ -109,6 +109,9 @@ type durability struct {
 
 // commitEnd commits the execution's end.
 func (x *Execution) commitEnd(res *Result) {
+	if x.dur == nil {
+		return
+	}
 	x.commitMu.Lock()
 	x.dur.result = res
 	x.commitMu.Unlock()
