@@ -162,7 +162,7 @@ func TestDemoReportInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	args := []string{"--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--no-first-run",
-		"--user-data-dir=" + t.TempDir(), "--window-size=1280,2000"}
+		"--user-data-dir=" + t.TempDir(), "--window-size=1280,4400"}
 	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", "file://"+page)...).Output()
 	require.NoError(t, err)
 	html := string(dom)
