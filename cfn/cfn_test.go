@@ -505,6 +505,7 @@ func TestStateMachineRoles(t *testing.T) {
 			}
 		}
 		slices.Sort(got)
+		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: invokes %v, its definition calls %v", m.Workflow, got, want)
 		}
@@ -544,8 +545,8 @@ func substituted(t *testing.T, def any, subs map[string]any) []byte {
 					val = "arn:aws:lambda:us-east-1:123456789012:function:" + hh.FunctionName + ":1"
 				}
 			}
-		case k == statemachines.SubLifecycleStateMachine:
-			val = "arn:aws:states:us-east-1:123456789012:stateMachine:" + statemachines.StateMachineName(statemachines.NameLifecycle)
+		case startable[k] != "":
+			val = "arn:aws:states:us-east-1:123456789012:stateMachine:" + statemachines.StateMachineName(startable[k])
 		}
 		if val == "" {
 			t.Fatalf("no sample value for substitution %s", k)

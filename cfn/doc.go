@@ -13,7 +13,7 @@
 // itself; an integration this package does not know is an error, not a
 // broad grant. No statement anywhere has a "*" action.
 //
-// cfn imports statemachines and states (and goformation); never tasks (its
+// cfn imports statemachines, states and policy (and goformation); never tasks (its
 // tests do, to derive the actions), the engine, the sandbox or anything
 // under cmd, so that synthesizing a template pulls in no AWS SDK client.
 package cfn

@@ -94,6 +94,34 @@ var Handlers = []Handler{
 		},
 	},
 	{
+		Name: "hygiene", Logical: "Hygiene", FunctionName: statemachines.FunctionNames.Hygiene,
+		Substitution: statemachines.SubHygieneFunction, TimeoutSeconds: 900,
+		Actions: []string{
+			"iam:GetAccountPasswordPolicy", "iam:GetLoginProfile", "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser",
+			"iam:ListMFADevices", "iam:ListUserTags", "iam:ListUsers",
+			"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListRoots",
+			assumeMember,
+		},
+	},
+	{
+		Name: "check-mfa", Logical: "CheckMFA", FunctionName: statemachines.FunctionNames.CheckMFA,
+		Substitution: statemachines.SubCheckMFAFunction, TimeoutSeconds: 60,
+		Actions: []string{"iam:GetLoginProfile", "iam:ListAttachedUserPolicies", "iam:ListMFADevices", assumeMember},
+	},
+	{
+		Name: "enforce-mfa", Logical: "EnforceMFA", FunctionName: statemachines.FunctionNames.EnforceMFA,
+		Substitution: statemachines.SubEnforceMFAFunction, TimeoutSeconds: 60,
+		Actions: []string{
+			"iam:AttachUserPolicy", "iam:DetachUserPolicy", "iam:GetLoginProfile", "iam:ListAttachedUserPolicies", "iam:ListMFADevices",
+			assumeMember,
+		},
+	},
+	{
+		Name: "set-password-policy", Logical: "SetPasswordPolicy", FunctionName: statemachines.FunctionNames.SetPasswordPolicy,
+		Substitution: statemachines.SubSetPasswordPolicy, TimeoutSeconds: 60,
+		Actions: []string{"iam:GetAccountPasswordPolicy", "iam:UpdateAccountPasswordPolicy", assumeMember},
+	},
+	{
 		// Not a task of any workflow: the AuditRule invokes it when any
 		// keyflow execution ends, so it has no definition substitution.
 		Name: "audit-record", Logical: "AuditRecord", FunctionName: "keyflow-audit-record",

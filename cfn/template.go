@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/stepfunctions"
 	"github.com/awslabs/goformation/v7/intrinsics"
 
+	"github.com/keyflow/keyflow/policy"
 	"github.com/keyflow/keyflow/statemachines"
 	"github.com/keyflow/keyflow/states"
 )
@@ -309,6 +311,8 @@ func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 		env["KEYFLOW_ADMINS_GROUP"] = cloudformation.Ref("AdminsGroup")
 	case "audit-record":
 		env["KEYFLOW_AUDIT_BUCKET"] = cloudformation.Ref("AuditBucket")
+	case "hygiene", "check-mfa", "enforce-mfa":
+		env["KEYFLOW_MFA_POLICY_ARN"] = mfaPolicyArn
 	}
 	t.Resources[h.Logical+"Function"] = &lambda.Function{
 		FunctionName:                 cloudformation.String(h.FunctionName),
@@ -388,6 +392,13 @@ func stateMachine(t *cloudformation.Template, m Machine, subs map[string]any, gr
 	}
 }
 
+// startable are the workflows a definition may start, by the
+// DefinitionSubstitutions key that names them.
+var startable = map[string]string{
+	statemachines.SubLifecycleStateMachine: statemachines.NameLifecycle,
+	statemachines.SubMFAStateMachine:       statemachines.NameMFA,
+}
+
 // machineGrants reads a definition's Tasks and returns its
 // DefinitionSubstitutions and the statements its role needs. Each
 // integration keyflow uses is known here; any other is an error, so a new
@@ -435,12 +446,16 @@ func machineGrants(m Machine) (map[string]any, []any, error) {
 			function(ptr, str("FunctionName"))
 		case r == "arn:aws:states:::states:startExecution":
 			key, ok := placeholder(str("StateMachineArn"))
-			if !ok || key != statemachines.SubLifecycleStateMachine {
-				problems = append(problems, fmt.Sprintf("%s: starts %q, not the lifecycle", ptr, str("StateMachineArn")))
+			target, known := startable[key]
+			if !ok || !known {
+				problems = append(problems, fmt.Sprintf("%s: starts %q, not a keyflow workflow another starts", ptr, str("StateMachineArn")))
 				return
 			}
-			subs[key] = ref("LifecycleStateMachine")
-			start = append(start, ref("LifecycleStateMachine"))
+			logical := logicalOf(target) + "StateMachine"
+			subs[key] = ref(logical)
+			if !slices.ContainsFunc(start, func(x any) bool { return reflect.DeepEqual(x, ref(logical)) }) {
+				start = append(start, ref(logical))
+			}
 		default:
 			problems = append(problems, fmt.Sprintf("%s: no grant known for Resource %q", ptr, r))
 		}
@@ -465,8 +480,9 @@ func machineGrants(m Machine) (map[string]any, []any, error) {
 		}
 		stmts = append(stmts, allow("InvokeHandlers", []string{"lambda:InvokeFunction"}, arns...))
 	}
-	if len(start) > 0 {
-		stmts = append(stmts, allow("StartLifecycle", []string{"states:StartExecution"}, start[0]))
+	for _, target := range start {
+		logical := target.(map[string]any)["Ref"].(string)
+		stmts = append(stmts, allow("Start"+strings.TrimSuffix(logical, "StateMachine"), []string{"states:StartExecution"}, target))
 	}
 	if distributed {
 		// A distributed Map runs its iterations as child executions of
@@ -713,3 +729,7 @@ func marshal(doc map[string]any) ([]byte, error) {
 	}
 	return append(out, '\n'), nil
 }
+
+// mfaPolicyArn is the MFA-required policy every account holds under the
+// same name (the handlers put the target account into it).
+var mfaPolicyArn = cloudformation.Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + policy.MFARequiredName)

@@ -13,6 +13,14 @@ const (
 	KeyUserName      = "aws:username"
 )
 
+// Names of the customer-managed policies in the template. tasks repeats
+// MFARequiredName (it must not import this package); a cfn test keeps the
+// two equal.
+const (
+	MFARequiredName = "keyflow-mfa-required"
+	SourceIPName    = "keyflow-source-ip-restriction"
+)
+
 // Sids of the generated statements; tests and the audit name them.
 const (
 	SidAllowViewAccountMFA    = "AllowViewMFADevicesAndPasswordPolicy"

@@ -34,6 +34,10 @@ const (
 	NameInventory  = "inventory"
 	NameQuarantine = "quarantine"
 	NameRelease    = "release"
+	// NameHygiene finds console users without MFA (and reports the
+	// password policy) and starts one NameMFA execution per user.
+	NameHygiene = "hygiene"
+	NameMFA     = "mfa"
 )
 
 // Names returns the workflows' names in a stable order.
@@ -56,6 +60,10 @@ func Build(workflow string, o Options) (*states.Definition, error) {
 		return Quarantine(o)
 	case NameRelease:
 		return Release(o)
+	case NameMFA:
+		return MFA(o)
+	case NameHygiene:
+		return Hygiene(o)
 	}
 	return nil, fmt.Errorf("statemachines: no workflow %q (want one of %v)", workflow, Names())
 }
@@ -66,9 +74,14 @@ func Build(workflow string, o Options) (*states.Definition, error) {
 // state machine that the inventory starts.
 type Resources struct {
 	Inventory, CreateKey, DeactivateKey, DeleteKey, Notify, Quarantine, Release string
+	// The account hygiene handlers: the MFA and password-policy inventory,
+	// the MFA check and the policy's attach/detach.
+	Hygiene, CheckMFA, EnforceMFA, SetPasswordPolicy string
 	// LifecycleStateMachine is the ARN (or placeholder) of the lifecycle
 	// state machine; the local engine also finds a machine by its name.
 	LifecycleStateMachine string
+	// MFAStateMachine is the per-user MFA workflow that hygiene starts.
+	MFAStateMachine string
 }
 
 // Keys of DefinitionSubstitutions that Substitutions uses: the template
@@ -82,6 +95,11 @@ const (
 	SubQuarantineFunction     = "QuarantineFunctionArn"
 	SubReleaseFunction        = "ReleaseFunctionArn"
 	SubLifecycleStateMachine  = "LifecycleStateMachineArn"
+	SubHygieneFunction        = "HygieneFunctionArn"
+	SubCheckMFAFunction       = "CheckMFAFunctionArn"
+	SubEnforceMFAFunction     = "EnforceMFAFunctionArn"
+	SubSetPasswordPolicy      = "SetPasswordPolicyFunctionArn"
+	SubMFAStateMachine        = "MFAStateMachineArn"
 	substitutionPlaceholderFm = "${%s}"
 )
 
@@ -89,7 +107,8 @@ const (
 // built with Substitutions may use.
 func SubstitutionKeys() []string {
 	return []string{SubInventoryFunction, SubCreateKeyFunction, SubDeactivateKeyFunction, SubDeleteKeyFunction,
-		SubNotifyFunction, SubQuarantineFunction, SubReleaseFunction, SubLifecycleStateMachine}
+		SubNotifyFunction, SubQuarantineFunction, SubReleaseFunction, SubLifecycleStateMachine,
+		SubHygieneFunction, SubCheckMFAFunction, SubEnforceMFAFunction, SubSetPasswordPolicy, SubMFAStateMachine}
 }
 
 // Substitutions are the resources as DefinitionSubstitutions placeholders:
@@ -101,6 +120,8 @@ func Substitutions() Resources {
 		DeactivateKey: p(SubDeactivateKeyFunction), DeleteKey: p(SubDeleteKeyFunction),
 		Notify: p(SubNotifyFunction), Quarantine: p(SubQuarantineFunction), Release: p(SubReleaseFunction),
 		LifecycleStateMachine: p(SubLifecycleStateMachine),
+		Hygiene:               p(SubHygieneFunction), CheckMFA: p(SubCheckMFAFunction), EnforceMFA: p(SubEnforceMFAFunction),
+		SetPasswordPolicy: p(SubSetPasswordPolicy), MFAStateMachine: p(SubMFAStateMachine),
 	}
 }
 
@@ -110,6 +131,8 @@ var FunctionNames = Resources{
 	Inventory: "keyflow-inventory", CreateKey: "keyflow-create-key", DeactivateKey: "keyflow-deactivate-key",
 	DeleteKey: "keyflow-delete-key", Notify: "keyflow-notify", Quarantine: "keyflow-quarantine", Release: "keyflow-release",
 	LifecycleStateMachine: StateMachineName(NameLifecycle),
+	Hygiene:               "keyflow-hygiene", CheckMFA: "keyflow-check-mfa", EnforceMFA: "keyflow-enforce-mfa",
+	SetPasswordPolicy: "keyflow-set-password-policy", MFAStateMachine: StateMachineName(NameMFA),
 }
 
 // Local are the resources as full ARNs in region and account, for the local
@@ -126,6 +149,8 @@ func Local(region, accountID string) Resources {
 		Inventory: fn(n.Inventory), CreateKey: fn(n.CreateKey), DeactivateKey: fn(n.DeactivateKey),
 		DeleteKey: fn(n.DeleteKey), Notify: fn(n.Notify), Quarantine: fn(n.Quarantine), Release: fn(n.Release),
 		LifecycleStateMachine: fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, accountID, n.LifecycleStateMachine),
+		Hygiene:               fn(n.Hygiene), CheckMFA: fn(n.CheckMFA), EnforceMFA: fn(n.EnforceMFA), SetPasswordPolicy: fn(n.SetPasswordPolicy),
+		MFAStateMachine: fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, accountID, n.MFAStateMachine),
 	}
 }
 
@@ -187,6 +212,11 @@ type Options struct {
 	// user's access keys Active (by default they are deactivated too).
 	KeepKeysActive bool
 
+	// MFAGracePeriod (7 days) is the default time a console user without
+	// MFA has to enrol; the hygiene input's graceDays overrides it. Whole
+	// days: the handler computes each user's deadline in days.
+	MFAGracePeriod time.Duration
+
 	// DryRun makes every handler report what it would do and change nothing;
 	// a dry-run inventory starts no lifecycle (it would use up the
 	// executions' names).
@@ -213,6 +243,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.StillInUseWait == 0 {
 		o.StillInUseWait = 7 * 24 * time.Hour
 	}
+	if o.MFAGracePeriod == 0 {
+		o.MFAGracePeriod = 7 * 24 * time.Hour
+	}
 	if o.AdminsGroup == "" {
 		o.AdminsGroup = "admins"
 	}
@@ -234,6 +267,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("statemachines: default decision %q: want %q or %q", o.DefaultDecision, Approve, Reject)
 	case o.ApprovalTimeout < 2*time.Second || o.ApprovalHeartbeat < time.Second || o.ApprovalHeartbeat >= o.ApprovalTimeout:
 		return o, fmt.Errorf("statemachines: want 1s <= approval heartbeat (%s) < approval timeout (%s)", o.ApprovalHeartbeat, o.ApprovalTimeout)
+	case o.MFAGracePeriod < 24*time.Hour || o.MFAGracePeriod%(24*time.Hour) != 0:
+		return o, fmt.Errorf("statemachines: MFA grace period %s: want whole days, at least one", o.MFAGracePeriod)
 	case o.StillInUseWait < time.Second || o.StillInUseChecks < 0:
 		return o, fmt.Errorf("statemachines: still-in-use wait %s and checks %d", o.StillInUseWait, o.StillInUseChecks)
 	}

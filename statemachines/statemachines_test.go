@@ -62,7 +62,8 @@ func TestCompile(t *testing.T) {
 	stub := engine.HandlerFunc(func(context.Context, []byte) ([]byte, error) { return []byte(`{}`), nil })
 	handlers := map[string]engine.Handler{}
 	for _, fn := range []string{FunctionNames.Inventory, FunctionNames.CreateKey, FunctionNames.DeactivateKey,
-		FunctionNames.DeleteKey, FunctionNames.Notify, FunctionNames.Quarantine, FunctionNames.Release} {
+		FunctionNames.DeleteKey, FunctionNames.Notify, FunctionNames.Quarantine, FunctionNames.Release,
+		FunctionNames.Hygiene, FunctionNames.CheckMFA, FunctionNames.EnforceMFA, FunctionNames.SetPasswordPolicy} {
 		handlers[fn] = stub
 	}
 	e := engine.New(engine.Options{Handlers: handlers, OnTaskToken: func(string, any) {}})

@@ -99,6 +99,28 @@ func (x faultyIAM) DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyI
 func (x faultyIAM) GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, o ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {
 	return call(x.f, "GetAccessKeyLastUsed", func() (*iam.GetAccessKeyLastUsedOutput, error) { return x.c.GetAccessKeyLastUsed(ctx, in, o...) })
 }
+func (x faultyIAM) GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput, o ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error) {
+	return call(x.f, "GetLoginProfile", func() (*iam.GetLoginProfileOutput, error) { return x.c.GetLoginProfile(ctx, in, o...) })
+}
+func (x faultyIAM) ListMFADevices(ctx context.Context, in *iam.ListMFADevicesInput, o ...func(*iam.Options)) (*iam.ListMFADevicesOutput, error) {
+	return call(x.f, "ListMFADevices", func() (*iam.ListMFADevicesOutput, error) { return x.c.ListMFADevices(ctx, in, o...) })
+}
+func (x faultyIAM) AttachUserPolicy(ctx context.Context, in *iam.AttachUserPolicyInput, o ...func(*iam.Options)) (*iam.AttachUserPolicyOutput, error) {
+	return call(x.f, "AttachUserPolicy", func() (*iam.AttachUserPolicyOutput, error) { return x.c.AttachUserPolicy(ctx, in, o...) })
+}
+func (x faultyIAM) DetachUserPolicy(ctx context.Context, in *iam.DetachUserPolicyInput, o ...func(*iam.Options)) (*iam.DetachUserPolicyOutput, error) {
+	return call(x.f, "DetachUserPolicy", func() (*iam.DetachUserPolicyOutput, error) { return x.c.DetachUserPolicy(ctx, in, o...) })
+}
+func (x faultyIAM) GetAccountPasswordPolicy(ctx context.Context, in *iam.GetAccountPasswordPolicyInput, o ...func(*iam.Options)) (*iam.GetAccountPasswordPolicyOutput, error) {
+	return call(x.f, "GetAccountPasswordPolicy", func() (*iam.GetAccountPasswordPolicyOutput, error) {
+		return x.c.GetAccountPasswordPolicy(ctx, in, o...)
+	})
+}
+func (x faultyIAM) UpdateAccountPasswordPolicy(ctx context.Context, in *iam.UpdateAccountPasswordPolicyInput, o ...func(*iam.Options)) (*iam.UpdateAccountPasswordPolicyOutput, error) {
+	return call(x.f, "UpdateAccountPasswordPolicy", func() (*iam.UpdateAccountPasswordPolicyOutput, error) {
+		return x.c.UpdateAccountPasswordPolicy(ctx, in, o...)
+	})
+}
 
 type faultySM struct {
 	c SecretsManagerAPI

@@ -59,6 +59,14 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 		return (&tasks.Quarantine{Accounts: accounts, Now: now, Log: log, AdminsGroup: env("KEYFLOW_ADMINS_GROUP")}).Handle, nil
 	case "release":
 		return (&tasks.Release{Accounts: accounts, Now: now, Log: log}).Handle, nil
+	case "hygiene":
+		return (&tasks.Hygiene{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+	case "check-mfa":
+		return (&tasks.CheckMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+	case "enforce-mfa":
+		return (&tasks.EnforceMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+	case "set-password-policy":
+		return (&tasks.SetPasswordPolicy{Accounts: accounts, Now: now, Log: log}).Handle, nil
 	case "audit-record":
 		// Histories and records live in the deployment's own account:
 		// its configuration, no member role.
@@ -73,5 +81,5 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 		return (&tasks.AuditRecord{SFN: sfn.NewFromConfig(cfg), Log: log,
 			Store: &tasks.S3RecordStore{S3: s3.NewFromConfig(cfg), Bucket: bucket}}).Handle, nil
 	}
-	return nil, fmt.Errorf("KEYFLOW_HANDLER=%q: want one of inventory, create-key, deactivate-key, delete-key, notify, quarantine, release, audit-record", name)
+	return nil, fmt.Errorf("KEYFLOW_HANDLER=%q: want one of inventory, create-key, deactivate-key, delete-key, notify, quarantine, release, hygiene, check-mfa, enforce-mfa, set-password-policy, audit-record", name)
 }

@@ -19,7 +19,7 @@ func TestHandlerNames(t *testing.T) {
 		return ""
 	}
 	accounts := tasks.NewAWSAccounts(aws.Config{}, "")
-	for _, name := range []string{"inventory", "create-key", "deactivate-key", "delete-key", "notify", "quarantine", "release", "audit-record"} {
+	for _, name := range []string{"inventory", "create-key", "deactivate-key", "delete-key", "notify", "quarantine", "release", "hygiene", "check-mfa", "enforce-mfa", "set-password-policy", "audit-record"} {
 		h, err := handler(name, accounts, env)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

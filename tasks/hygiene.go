@@ -1,0 +1,231 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+)
+
+// HygieneInput chooses the accounts, as for the key inventory, and the MFA
+// and password-policy settings.
+type HygieneInput struct {
+	AccountID             string      `json:"accountId,omitempty"`
+	Organization          bool        `json:"organization,omitempty"`
+	OrganizationalUnitIDs []string    `json:"organizationalUnitIds,omitempty"`
+	Exemptions            []Exemption `json:"exemptions,omitempty"`
+	// GraceDays (DefaultMFAGraceDays) is how long a user found without MFA
+	// has to enrol: each report's graceDeadline is checkedAt plus this.
+	GraceDays        int               `json:"graceDays,omitempty"`
+	PasswordBaseline *PasswordBaseline `json:"passwordBaseline,omitempty"`
+	DryRun           bool              `json:"dryRun,omitempty"`
+}
+
+// MFAReport is a console user without MFA, or a user whose MFA policy can
+// come off.
+type MFAReport struct {
+	AccountID string `json:"accountId"`
+	UserName  string `json:"userName"`
+	// Action is "enforce" (console access, no MFA, policy not attached:
+	// notify, wait, attach), "enforced" (the policy is already attached and
+	// the user still has no MFA), "release" (the policy is attached but the
+	// user has enrolled, or has no console access any more: detach it) or
+	// "exempt".
+	Action           string    `json:"action"`
+	ConsoleAccess    bool      `json:"consoleAccess"`
+	MFAEnabled       bool      `json:"mfaEnabled"`
+	PolicyAttached   bool      `json:"policyAttached"`
+	PasswordLastUsed time.Time `json:"passwordLastUsed,omitzero"`
+	GraceDeadline    time.Time `json:"graceDeadline,omitzero"`
+	ExemptReason     string    `json:"exemptReason,omitempty"`
+	ExemptOwner      string    `json:"exemptOwner,omitempty"`
+	ExemptUntil      time.Time `json:"exemptUntil,omitzero"`
+	DryRun           bool      `json:"dryRun,omitempty"`
+}
+
+// HygieneOutput is the account hygiene report: the users the MFA workflow
+// acts on (Users, actions enforce and release), those it reports only, and
+// each account's password policy against the baseline.
+type HygieneOutput struct {
+	CheckedAt        time.Time              `json:"checkedAt"`
+	GraceDays        int                    `json:"graceDays"`
+	Accounts         []string               `json:"accounts"`
+	FailedAccounts   []AccountFailure       `json:"failedAccounts"`
+	ConsoleUsers     int                    `json:"consoleUsers"`
+	Users            []MFAReport            `json:"users"`
+	Enforced         []MFAReport            `json:"enforced"`
+	Exempt           []MFAReport            `json:"exempt"`
+	LapsedExemptions []Exemption            `json:"lapsedExemptions"`
+	PasswordPolicies []PasswordPolicyReport `json:"passwordPolicies"`
+	DryRun           bool                   `json:"dryRun"`
+}
+
+// Hygiene is the account hygiene inventory: console users without MFA and
+// the password policy. It reads only; the MFA workflow acts on its Users.
+// It is a handler of its own, beside the key Inventory, so that a slow
+// console walk (three calls per user) never delays key rotation.
+type Hygiene struct {
+	Accounts  Accounts
+	Now       func() time.Time
+	Log       *slog.Logger
+	PolicyArn string
+}
+
+// Handle implements the handler.
+//
+// Errors: InvalidInput, AccountUnavailable (single-account mode), Throttled,
+// ServiceError.
+func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, error) {
+	inv := InventoryInput{AccountID: in.AccountID, Organization: in.Organization, OrganizationalUnitIDs: in.OrganizationalUnitIDs, Exemptions: in.Exemptions}
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	if in.GraceDays < 0 || in.GraceDays > 365 {
+		return nil, &InvalidInput{Field: "graceDays", Reason: fmt.Sprintf("%d is outside 0 to 365", in.GraceDays)}
+	}
+	base := DefaultPasswordBaseline
+	if in.PasswordBaseline != nil {
+		base = *in.PasswordBaseline
+	}
+	if err := base.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := mfaPolicyFor(h.PolicyArn, "000000000000"); err != nil {
+		return nil, err
+	}
+	now := clock(h.Now)
+	grace := orDefault(in.GraceDays, DefaultMFAGraceDays)
+	out := &HygieneOutput{
+		CheckedAt: now, GraceDays: grace, DryRun: in.DryRun, Accounts: []string{}, FailedAccounts: []AccountFailure{},
+		Users: []MFAReport{}, Enforced: []MFAReport{}, Exempt: []MFAReport{}, LapsedExemptions: []Exemption{}, PasswordPolicies: []PasswordPolicyReport{},
+	}
+	var live []Exemption
+	for _, e := range in.Exemptions {
+		if !e.Expires.After(now) {
+			out.LapsedExemptions = append(out.LapsedExemptions, e)
+			continue
+		}
+		live = append(live, e)
+	}
+	type account struct {
+		id  string
+		ous []string
+	}
+	accounts := []account{{id: in.AccountID}}
+	if in.Organization {
+		orgc, err := h.Accounts.Organizations(ctx)
+		if err != nil {
+			return nil, err
+		}
+		paths, err := walkOrganization(ctx, orgc)
+		if err != nil {
+			return nil, err
+		}
+		accounts = accounts[:0]
+		for id, ous := range paths {
+			if len(in.OrganizationalUnitIDs) > 0 && !intersects(ous, in.OrganizationalUnitIDs) {
+				continue
+			}
+			accounts = append(accounts, account{id, ous})
+		}
+		sort.Slice(accounts, func(i, j int) bool { return accounts[i].id < accounts[j].id })
+	}
+	log := logger(h.Log).With("handler", "hygiene")
+	deadline := now.Add(time.Duration(grace) * 24 * time.Hour)
+	for _, a := range accounts {
+		c, err := h.Accounts.IAM(ctx, a.id)
+		if err == nil {
+			err = h.hygieneAccount(ctx, c, a.id, a.ous, live, base, deadline, in.DryRun, out)
+		}
+		if err != nil {
+			if !in.Organization || ctx.Err() != nil {
+				return nil, err
+			}
+			log.Warn("account skipped", "accountId", a.id, "error", err.Error())
+			out.FailedAccounts = append(out.FailedAccounts, AccountFailure{AccountID: a.id, Error: err.Error(), ErrorType: errorType(err)})
+			continue
+		}
+		out.Accounts = append(out.Accounts, a.id)
+	}
+	log.Info("hygiene done", "accounts", len(out.Accounts), "consoleUsers", out.ConsoleUsers, "users", len(out.Users), "exempt", len(out.Exempt))
+	return out, nil
+}
+
+func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string, ous []string, exemptions []Exemption,
+	base PasswordBaseline, deadline time.Time, dryRun bool, out *HygieneOutput) error {
+	pp, err := readPasswordPolicy(ctx, c)
+	if err != nil {
+		return err
+	}
+	arn, err := mfaPolicyFor(h.PolicyArn, accountID)
+	if err != nil {
+		return err
+	}
+	var users []MFAReport
+	var enforced, exempt []MFAReport
+	consoleUsers := 0
+	p := iam.NewListUsersPaginator(c, &iam.ListUsersInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return awsErr("ListUsers", err)
+		}
+		for _, u := range page.Users {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			name := aws.ToString(u.UserName)
+			st, err := readMFAState(ctx, c, accountID, name, arn)
+			if _, gone := err.(*UserNotFound); gone {
+				continue // deleted while we listed
+			} else if err != nil {
+				return err
+			}
+			if st.ConsoleAccess {
+				consoleUsers++
+			}
+			r := MFAReport{AccountID: accountID, UserName: name, ConsoleAccess: st.ConsoleAccess, MFAEnabled: st.MFAEnabled,
+				PolicyAttached: st.PolicyAttached, PasswordLastUsed: aws.ToTime(u.PasswordLastUsed).UTC(), DryRun: dryRun}
+			if u.PasswordLastUsed == nil {
+				r.PasswordLastUsed = time.Time{}
+			}
+			switch {
+			case st.PolicyAttached && (st.MFAEnabled || !st.ConsoleAccess):
+				r.Action = "release"
+			case st.PolicyAttached:
+				r.Action = "enforced"
+			case st.ConsoleAccess && !st.MFAEnabled:
+				r.Action, r.GraceDeadline = "enforce", deadline
+			default:
+				continue
+			}
+			// An exempt user is reported and never touched, not even to take
+			// the policy off: whoever owns the exemption owns the user.
+			ex, err := (&Inventory{}).exemption(ctx, c, accountID, name, ous, exemptions)
+			if err != nil {
+				return err
+			}
+			if ex != nil {
+				r.Action, r.GraceDeadline = "exempt", time.Time{}
+				r.ExemptReason, r.ExemptOwner, r.ExemptUntil = ex.Reason, ex.Owner, ex.Expires
+				exempt = append(exempt, r)
+				continue
+			}
+			if r.Action == "enforced" {
+				enforced = append(enforced, r)
+				continue
+			}
+			users = append(users, r)
+		}
+	}
+	out.ConsoleUsers += consoleUsers
+	out.Users = append(out.Users, users...)
+	out.Enforced = append(out.Enforced, enforced...)
+	out.Exempt = append(out.Exempt, exempt...)
+	out.PasswordPolicies = append(out.PasswordPolicies, comparePasswordPolicy(accountID, pp, base))
+	return nil
+}

@@ -1,0 +1,368 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	iampolicy "github.com/keyflow/keyflow/policy"
+)
+
+// consoleIAM is what the MFA fixtures call beyond adminIAM; the sandbox and
+// the SDK client both have it.
+type consoleIAM interface {
+	CreateLoginProfile(ctx context.Context, in *iam.CreateLoginProfileInput, optFns ...func(*iam.Options)) (*iam.CreateLoginProfileOutput, error)
+	CreateVirtualMFADevice(ctx context.Context, in *iam.CreateVirtualMFADeviceInput, optFns ...func(*iam.Options)) (*iam.CreateVirtualMFADeviceOutput, error)
+	EnableMFADevice(ctx context.Context, in *iam.EnableMFADeviceInput, optFns ...func(*iam.Options)) (*iam.EnableMFADeviceOutput, error)
+	CreatePolicy(ctx context.Context, in *iam.CreatePolicyInput, optFns ...func(*iam.Options)) (*iam.CreatePolicyOutput, error)
+	UpdateAccountPasswordPolicy(ctx context.Context, in *iam.UpdateAccountPasswordPolicyInput, optFns ...func(*iam.Options)) (*iam.UpdateAccountPasswordPolicyOutput, error)
+}
+
+// mfaPolicyArn is the configured ARN: its account is not the test's, as in
+// a deployment where the central account's ARN is configured.
+const mfaPolicyArn = "arn:aws:iam::999999999999:policy/" + DefaultMFAPolicyName
+
+type consoleSpec struct {
+	console, mfa, attached bool
+}
+
+func (f *fx) console() consoleIAM {
+	c, ok := f.iam(f.acct).(consoleIAM)
+	if !ok {
+		f.t.Fatalf("%s IAM client lacks the console calls", f.backend)
+	}
+	return c
+}
+
+// mfaPolicy creates the MFA-required policy in the case's account from the
+// document the template ships, and returns its ARN there.
+func (f *fx) mfaPolicy() string {
+	f.t.Helper()
+	doc, err := iampolicy.MFARequired("").JSON()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out, err := f.console().CreatePolicy(f.t.Context(), &iam.CreatePolicyInput{PolicyName: aws.String(DefaultMFAPolicyName), PolicyDocument: aws.String(string(doc))})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return aws.ToString(out.Policy.Arn)
+}
+
+// consoleUser creates a user with the console state s. The password never
+// leaves this function; it is registered for the leak checks.
+func (f *fx) consoleUser(name string, s consoleSpec) {
+	f.t.Helper()
+	ctx := f.t.Context()
+	f.user(name, userSpec{})
+	c := f.console()
+	if s.console {
+		pw := "Kf-" + name + "-Pw0rd!x9"
+		f.secrets = append(f.secrets, pw)
+		if _, err := c.CreateLoginProfile(ctx, &iam.CreateLoginProfileInput{UserName: aws.String(name), Password: aws.String(pw)}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if s.mfa {
+		d, err := c.CreateVirtualMFADevice(ctx, &iam.CreateVirtualMFADeviceInput{VirtualMFADeviceName: aws.String(name)})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if _, err := c.EnableMFADevice(ctx, &iam.EnableMFADeviceInput{UserName: aws.String(name), SerialNumber: d.VirtualMFADevice.SerialNumber,
+			AuthenticationCode1: aws.String("123456"), AuthenticationCode2: aws.String("654321")}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if s.attached {
+		arn := fmt.Sprintf("arn:aws:iam::%s:policy/%s", f.acct, DefaultMFAPolicyName)
+		if _, err := f.iam(f.acct).AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String(name), PolicyArn: aws.String(arn)}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *fx) attachedPolicies(user string) []string {
+	f.t.Helper()
+	out, err := f.iam(f.acct).ListAttachedUserPolicies(f.t.Context(), &iam.ListAttachedUserPoliciesInput{UserName: aws.String(user)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var arns []string
+	for _, p := range out.AttachedPolicies {
+		arns = append(arns, aws.ToString(p.PolicyArn))
+	}
+	return arns
+}
+
+func newCheckMFA(f *fx) func(context.Context, CheckMFAInput) (*MFAState, error) {
+	return (&CheckMFA{Accounts: f.accounts, Now: f.now, Log: f.log, PolicyArn: mfaPolicyArn}).Handle
+}
+
+func newEnforceMFA(f *fx) func(context.Context, EnforceMFAInput) (*EnforceMFAOutput, error) {
+	return (&EnforceMFA{Accounts: f.accounts, Now: f.now, Log: f.log, PolicyArn: mfaPolicyArn}).Handle
+}
+
+func TestCheckMFA(t *testing.T) {
+	want := func(console, mfa, attached bool) func(f *fx, in CheckMFAInput, out *MFAState) {
+		return func(f *fx, in CheckMFAInput, out *MFAState) {
+			if out.ConsoleAccess != console || out.MFAEnabled != mfa || out.PolicyAttached != attached {
+				f.t.Fatalf("got console %t mfa %t attached %t, want %t %t %t", out.ConsoleAccess, out.MFAEnabled, out.PolicyAttached, console, mfa, attached)
+			}
+			if out.PolicyArn != fmt.Sprintf("arn:aws:iam::%s:policy/%s", f.acct, DefaultMFAPolicyName) {
+				f.t.Fatalf("policy ARN %q is not the account's copy", out.PolicyArn)
+			}
+		}
+	}
+	runTable(t, newCheckMFA, []tcase[CheckMFAInput, MFAState]{
+		{name: "console user without MFA", setup: func(f *fx) CheckMFAInput {
+			f.consoleUser("alice", consoleSpec{console: true})
+			return CheckMFAInput{AccountID: f.acct, UserName: "alice"}
+		}, check: want(true, false, false), retry: true},
+		{name: "console user with MFA", setup: func(f *fx) CheckMFAInput {
+			f.consoleUser("bob", consoleSpec{console: true, mfa: true})
+			return CheckMFAInput{AccountID: f.acct, UserName: "bob"}
+		}, check: want(true, true, false)},
+		{name: "API-only user", setup: func(f *fx) CheckMFAInput {
+			f.consoleUser("carol", consoleSpec{})
+			return CheckMFAInput{AccountID: f.acct, UserName: "carol"}
+		}, check: want(false, false, false)},
+		{name: "policy attached", setup: func(f *fx) CheckMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("frank", consoleSpec{console: true, attached: true})
+			return CheckMFAInput{AccountID: f.acct, UserName: "frank"}
+		}, check: want(true, false, true)},
+		{name: "no such user", setup: func(f *fx) CheckMFAInput {
+			return CheckMFAInput{AccountID: f.acct, UserName: "ghost"}
+		}, wantErr: "UserNotFound"},
+		{name: "bad account id", setup: func(f *fx) CheckMFAInput {
+			return CheckMFAInput{AccountID: "12", UserName: "alice"}
+		}, wantErr: "InvalidInput"},
+	})
+}
+
+func TestEnforceMFA(t *testing.T) {
+	attached := func(want bool, results ...string) func(f *fx, in EnforceMFAInput, out *EnforceMFAOutput) {
+		return func(f *fx, in EnforceMFAInput, out *EnforceMFAOutput) {
+			f.t.Helper()
+			if out != nil && !slices.Contains(results, out.Result) {
+				f.t.Fatalf("result %q, want one of %v", out.Result, results)
+			}
+			has := slices.ContainsFunc(f.attachedPolicies(in.UserName), func(a string) bool {
+				return a == fmt.Sprintf("arn:aws:iam::%s:policy/%s", f.acct, DefaultMFAPolicyName)
+			})
+			if has != want {
+				f.t.Fatalf("policy attached %t, want %t", has, want)
+			}
+		}
+	}
+	past := func(f *fx) time.Time { return f.now().Add(-time.Hour) }
+	runTable(t, newEnforceMFA, []tcase[EnforceMFAInput, EnforceMFAOutput]{
+		{name: "attach after the grace period; a retry finds it attached", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("alice", consoleSpec{console: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "attach", GraceDeadline: past(f)}
+		}, retry: true, check: attached(true, ResultAttached, ResultAlreadyAttached)},
+		{name: "attach before the grace deadline is refused", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("alice", consoleSpec{console: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "attach", GraceDeadline: f.now().Add(time.Hour)}
+		}, wantErr: "GracePeriodNotOver", check: attached(false)},
+		{name: "attach without a deadline is refused", setup: func(f *fx) EnforceMFAInput {
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "attach"}
+		}, wantErr: "InvalidInput"},
+		{name: "a user who enrolled meanwhile is left alone", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("bob", consoleSpec{console: true, mfa: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "bob", Action: "attach", GraceDeadline: past(f)}
+		}, check: attached(false, ResultEnrolled)},
+		{name: "a user whose console access was removed is left alone", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("carol", consoleSpec{})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "carol", Action: "attach", GraceDeadline: past(f)}
+		}, check: attached(false, ResultNoConsole)},
+		{name: "dry run attaches nothing", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("alice", consoleSpec{console: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "attach", GraceDeadline: past(f), DryRun: true}
+		}, check: attached(false, ResultWouldAttach)},
+		{name: "the policy is missing in the account", setup: func(f *fx) EnforceMFAInput {
+			f.consoleUser("alice", consoleSpec{console: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "attach", GraceDeadline: past(f)}
+		}, wantErr: "PolicyNotFound"},
+		{name: "detach after enrolment; a retry finds it detached", setup: func(f *fx) EnforceMFAInput {
+			f.mfaPolicy()
+			f.consoleUser("erin", consoleSpec{console: true, mfa: true, attached: true})
+			return EnforceMFAInput{AccountID: f.acct, UserName: "erin", Action: "detach"}
+		}, retry: true, check: attached(false, ResultDetached, ResultNotAttached)},
+		{name: "no such user", setup: func(f *fx) EnforceMFAInput {
+			return EnforceMFAInput{AccountID: f.acct, UserName: "ghost", Action: "detach"}
+		}, wantErr: "UserNotFound"},
+		{name: "unknown action", setup: func(f *fx) EnforceMFAInput {
+			return EnforceMFAInput{AccountID: f.acct, UserName: "alice", Action: "toggle"}
+		}, wantErr: "InvalidInput"},
+	})
+}
+
+func newHygiene(f *fx) func(context.Context, HygieneInput) (*HygieneOutput, error) {
+	return (&Hygiene{Accounts: f.accounts, Now: f.now, Log: f.log, PolicyArn: mfaPolicyArn}).Handle
+}
+
+func TestHygiene(t *testing.T) {
+	seed := func(f *fx) {
+		f.mfaPolicy()
+		f.consoleUser("alice", consoleSpec{console: true})                           // enforce
+		f.consoleUser("bob", consoleSpec{console: true, mfa: true})                  // fine
+		f.consoleUser("carol", consoleSpec{})                                        // API only: fine
+		f.consoleUser("dave", consoleSpec{console: true})                            // exempt
+		f.consoleUser("erin", consoleSpec{console: true, mfa: true, attached: true}) // release
+		f.consoleUser("frank", consoleSpec{console: true, attached: true})           // enforced
+	}
+	exempt := func(f *fx) []Exemption {
+		return []Exemption{{Scope: "user", Value: "dave", Reason: "break-glass", Owner: "sec@example.com", Expires: f.now().Add(30 * 24 * time.Hour)}}
+	}
+	names := func(rs []MFAReport) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.UserName+":"+r.Action)
+		}
+		return out
+	}
+	runTable(t, newHygiene, []tcase[HygieneInput, HygieneOutput]{
+		{name: "console users without MFA, releases, exemptions, password policy", setup: func(f *fx) HygieneInput {
+			seed(f)
+			return HygieneInput{AccountID: f.acct, Exemptions: exempt(f)}
+		}, retry: true, check: func(f *fx, in HygieneInput, out *HygieneOutput) {
+			if got, want := names(out.Users), []string{"alice:enforce", "erin:release"}; !slices.Equal(got, want) {
+				f.t.Fatalf("users %v, want %v", got, want)
+			}
+			if got := names(out.Enforced); !slices.Equal(got, []string{"frank:enforced"}) {
+				f.t.Fatalf("enforced %v", got)
+			}
+			if got := names(out.Exempt); !slices.Equal(got, []string{"dave:exempt"}) || out.Exempt[0].ExemptOwner != "sec@example.com" {
+				f.t.Fatalf("exempt %v", out.Exempt)
+			}
+			if out.ConsoleUsers != 5 {
+				f.t.Fatalf("console users %d, want 5", out.ConsoleUsers)
+			}
+			if d := out.Users[0].GraceDeadline; !d.Equal(out.CheckedAt.Add(DefaultMFAGraceDays * 24 * time.Hour)) {
+				f.t.Fatalf("grace deadline %s, checked at %s", d, out.CheckedAt)
+			}
+			if len(out.PasswordPolicies) != 1 || out.PasswordPolicies[0].Compliant || out.PasswordPolicies[0].Present {
+				f.t.Fatalf("password policy %+v", out.PasswordPolicies)
+			}
+		}},
+		{name: "grace days and a compliant password policy", setup: func(f *fx) HygieneInput {
+			f.consoleUser("alice", consoleSpec{console: true})
+			if _, err := f.console().UpdateAccountPasswordPolicy(f.t.Context(), &iam.UpdateAccountPasswordPolicyInput{
+				MinimumPasswordLength: aws.Int32(16), RequireUppercaseCharacters: true, RequireLowercaseCharacters: true,
+				RequireNumbers: true, RequireSymbols: true, PasswordReusePrevention: aws.Int32(24), MaxPasswordAge: aws.Int32(60),
+			}); err != nil {
+				f.t.Fatal(err)
+			}
+			return HygieneInput{AccountID: f.acct, GraceDays: 3}
+		}, check: func(f *fx, in HygieneInput, out *HygieneOutput) {
+			if d := out.Users[0].GraceDeadline; !d.Equal(out.CheckedAt.Add(3 * 24 * time.Hour)) {
+				f.t.Fatalf("grace deadline %s", d)
+			}
+			if p := out.PasswordPolicies[0]; !p.Compliant || p.Current.MinimumLength != 16 {
+				f.t.Fatalf("password policy %+v", p)
+			}
+		}},
+		{name: "negative grace days", setup: func(f *fx) HygieneInput {
+			return HygieneInput{AccountID: f.acct, GraceDays: -1}
+		}, wantErr: "InvalidInput"},
+	})
+}
+
+func TestComparePasswordPolicy(t *testing.T) {
+	cases := []struct {
+		name     string
+		cur      PasswordBaseline
+		findings int
+	}{
+		{"equal to the baseline", DefaultPasswordBaseline, 0},
+		{"stricter", PasswordBaseline{MinimumLength: 20, RequireUppercase: true, RequireLowercase: true, RequireNumbers: true, RequireSymbols: true, ReusePrevention: 24, MaxAgeDays: 30}, 0},
+		{"short, no symbols, no expiry", PasswordBaseline{MinimumLength: 8, RequireUppercase: true, RequireLowercase: true, RequireNumbers: true, ReusePrevention: 24}, 3},
+		{"everything missing", PasswordBaseline{MinimumLength: 6}, 7},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := toPolicy(c.cur)
+			r := comparePasswordPolicy("111122223333", p, DefaultPasswordBaseline)
+			if len(r.Findings) != c.findings || r.Compliant != (c.findings == 0) {
+				t.Errorf("findings %q, want %d", r.Findings, c.findings)
+			}
+		})
+	}
+	if r := comparePasswordPolicy("111122223333", nil, DefaultPasswordBaseline); r.Compliant || r.Present {
+		t.Errorf("no policy reported as %+v", r)
+	}
+}
+
+func toPolicy(b PasswordBaseline) *iamtypes.PasswordPolicy {
+	p := &iamtypes.PasswordPolicy{
+		MinimumPasswordLength: aws.Int32(int32(b.MinimumLength)), RequireUppercaseCharacters: b.RequireUppercase,
+		RequireLowercaseCharacters: b.RequireLowercase, RequireNumbers: b.RequireNumbers, RequireSymbols: b.RequireSymbols,
+	}
+	if b.ReusePrevention > 0 {
+		p.PasswordReusePrevention = aws.Int32(int32(b.ReusePrevention))
+	}
+	if b.MaxAgeDays > 0 {
+		p.MaxPasswordAge, p.ExpirePasswords = aws.Int32(int32(b.MaxAgeDays)), true
+	}
+	return p
+}
+
+func newSetPasswordPolicy(f *fx) func(context.Context, SetPasswordPolicyInput) (*SetPasswordPolicyOutput, error) {
+	return (&SetPasswordPolicy{Accounts: f.accounts, Now: f.now, Log: f.log}).Handle
+}
+
+func TestSetPasswordPolicy(t *testing.T) {
+	current := func(f *fx) PasswordBaseline {
+		f.t.Helper()
+		p, err := readPasswordPolicy(f.t.Context(), f.iam(f.acct))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return baselineOf(p)
+	}
+	runTable(t, newSetPasswordPolicy, []tcase[SetPasswordPolicyInput, SetPasswordPolicyOutput]{
+		{name: "no policy: the baseline is set; a retry finds it compliant", setup: func(f *fx) SetPasswordPolicyInput {
+			return SetPasswordPolicyInput{AccountID: f.acct}
+		}, retry: true, check: func(f *fx, in SetPasswordPolicyInput, out *SetPasswordPolicyOutput) {
+			if got := current(f); got != DefaultPasswordBaseline {
+				f.t.Fatalf("policy %+v, want %+v", got, DefaultPasswordBaseline)
+			}
+		}},
+		{name: "only tightens: a longer minimum and shorter age stay", setup: func(f *fx) SetPasswordPolicyInput {
+			if _, err := f.console().UpdateAccountPasswordPolicy(f.t.Context(), &iam.UpdateAccountPasswordPolicyInput{
+				MinimumPasswordLength: aws.Int32(20), MaxPasswordAge: aws.Int32(30),
+			}); err != nil {
+				f.t.Fatal(err)
+			}
+			return SetPasswordPolicyInput{AccountID: f.acct}
+		}, check: func(f *fx, in SetPasswordPolicyInput, out *SetPasswordPolicyOutput) {
+			want := DefaultPasswordBaseline
+			want.MinimumLength, want.MaxAgeDays = 20, 30
+			if got := current(f); got != want || !out.Changed {
+				f.t.Fatalf("policy %+v (changed %t), want %+v", got, out.Changed, want)
+			}
+		}},
+		{name: "dry run changes nothing", setup: func(f *fx) SetPasswordPolicyInput {
+			return SetPasswordPolicyInput{AccountID: f.acct, DryRun: true}
+		}, check: func(f *fx, in SetPasswordPolicyInput, out *SetPasswordPolicyOutput) {
+			if out.Changed || out.Before.Compliant || current(f) != (PasswordBaseline{}) {
+				f.t.Fatalf("dry run changed the policy: %+v", out)
+			}
+		}},
+		{name: "a baseline IAM would refuse", setup: func(f *fx) SetPasswordPolicyInput {
+			return SetPasswordPolicyInput{AccountID: f.acct, Baseline: &PasswordBaseline{MinimumLength: 200}}
+		}, wantErr: "InvalidInput"},
+	})
+}
