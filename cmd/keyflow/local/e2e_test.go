@@ -34,10 +34,13 @@ func newBackend(t *testing.T, o statemachines.Options, approve func(local.Approv
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := local.New(local.Options{Sandbox: sb, Clock: clock, EngineClock: engine.NewVirtualClock(t0), Workflows: o, Approve: approve})
+	ends := &endLog{}
+	b, err := local.New(local.Options{Sandbox: sb, Clock: clock, EngineClock: engine.NewVirtualClock(t0), Workflows: o, Approve: approve,
+		SecurityTeam: "security@example.com", EmailFrom: "keyflow@example.com", OnExecutionEnd: ends.add})
 	if err != nil {
 		t.Fatal(err)
 	}
+	endLogs.Store(b, ends)
 	return b, sb, rep
 }
 
@@ -162,6 +165,7 @@ func TestEndToEndRotation(t *testing.T) {
 	// Nobody ever had three keys: IAM (and the sandbox) refuse a third, so a
 	// user who needed one would have failed CreateKey; none did.
 	t.Logf("seeded %d keys in %d accounts; rotated %d", rep.Keys, len(rep.MemberAccounts), len(due))
+	checkAudit(t, b, sb, rep)
 }
 
 // cloudTrailEvent is the EventBridge event of a CloudTrail IAM write call.
@@ -325,6 +329,15 @@ func TestEndToEndQuarantine(t *testing.T) {
 	if asked != 2 || len(tokens) != 2 {
 		t.Errorf("%d approval requests sent, %d tokens answered; want 2 and 2", asked, len(tokens))
 	}
+	for _, m := range sb.Mail() {
+		raw, _ := json.Marshal(m)
+		for _, tok := range tokens {
+			if strings.Contains(string(raw), tok) {
+				t.Errorf("an email carries a task token: %s", raw)
+			}
+		}
+	}
+	checkAudit(t, b, sb, rep)
 }
 
 // TestInventoryPagesThroughAnAccount: with a page of at most six due keys,

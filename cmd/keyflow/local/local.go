@@ -1,8 +1,9 @@
 // Package local is where keyflow's pieces meet on one machine: it registers
 // every tasks handler with an engine as the Lambda function the workflows
 // name (statemachines.FunctionNames), backed either by the embedded sandbox
-// account or by real AWS clients, compiles the workflows, and answers
-// approvals with the approver's own STS identity.
+// account or by real AWS clients, compiles the workflows, answers approvals
+// with the approver's own STS identity, and, as the EventBridge rule does on
+// AWS, writes an audit record of every execution that ends (audit.go).
 //
 // Time: on the virtual clock every execution keeps its own time, which the
 // engine hands a handler through engine.TaskTime. A handler gets it as its
@@ -124,6 +125,20 @@ type Options struct {
 	// answer: an execution waiting on nothing but a token jumps straight to
 	// its timeout, and the workflow applies its default decision.
 	Approve func(Approval) (d statemachines.Decision, approverAccount string)
+	// AuditStore receives one audit record per ended execution, chained,
+	// as the audit-record function does on AWS. With a sandbox and no
+	// AuditStore, the records go to the sandbox's S3 bucket AuditBucket
+	// (default keyflow-audit-<AccountID>), created when missing; with
+	// neither, nothing is audited.
+	AuditStore  tasks.RecordStore
+	AuditBucket string
+	// Email through SES, off unless EmailFrom is set: Notify sends its
+	// templated email (EmailTemplate, default "keyflow-notify") from
+	// EmailFrom through SES, or, with a sandbox and no SES, through the
+	// sandbox's SES in AccountID, where the sender's domain and the
+	// template are created when missing.
+	SES                      tasks.SESAPI
+	EmailFrom, EmailTemplate string
 	// OnExecutionEnd, when set, also receives every ended execution (the
 	// engine's hook, which the backend uses itself): how an in-process
 	// caller keeps the histories of the lifecycles an inventory starts. It
@@ -137,6 +152,7 @@ type Backend struct {
 	opts    Options
 	log     *slog.Logger
 	ended   *endTracker
+	audit   *auditor // nil when nothing is audited
 	mu      sync.Mutex
 	pending map[string]Approval // by execution ARN
 	expect  map[string]bool     // lifecycle execution names the inventory started
@@ -191,13 +207,32 @@ func New(o Options) (*Backend, error) {
 	}
 	b := &Backend{opts: o, log: log, pending: map[string]Approval{}, expect: map[string]bool{}}
 	b.ended = newEndTracker()
+	if err := b.setUpEmail(); err != nil {
+		return nil, err
+	}
+	store := o.AuditStore
+	if store == nil && o.Sandbox != nil {
+		if o.AuditBucket == "" {
+			b.opts.AuditBucket = AuditBucket(o.AccountID)
+		}
+		var err error
+		if store, err = b.sandboxRecordStore(b.opts.AuditBucket); err != nil {
+			return nil, err
+		}
+	}
+	if store != nil {
+		b.audit = newAuditor(b, store)
+	}
 	b.Engine = engine.New(engine.Options{
 		Clock: o.EngineClock, Handlers: b.handlers(), Region: o.Region, AccountID: o.AccountID,
 		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: func(r *engine.Result) {
 			// The caller's hook first: once Settle sees an execution
-			// end, the caller already has it.
+			// end, the caller already has it, and its audit is queued.
 			if o.OnExecutionEnd != nil {
 				o.OnExecutionEnd(r)
+			}
+			if b.audit != nil {
+				b.audit.enqueue(r)
 			}
 			b.ended.record(r)
 		},
@@ -224,7 +259,7 @@ func (b *Backend) Machine(workflow string) (*engine.Machine, bool) {
 func (b *Backend) handlers() map[string]engine.Handler {
 	o := b.opts
 	n := statemachines.FunctionNames
-	return map[string]engine.Handler{
+	hs := map[string]engine.Handler{
 		n.Inventory: wrap(b, func(now func() time.Time) handle[tasks.InventoryInput, tasks.InventoryOutput] {
 			h := &tasks.Inventory{Accounts: o.Accounts, Now: now, Log: b.log}
 			return b.trackInventory(h.Handle)
@@ -239,7 +274,8 @@ func (b *Backend) handlers() map[string]engine.Handler {
 			return (&tasks.DeleteKey{Accounts: o.Accounts, Now: now, Log: b.log}).Handle
 		}),
 		n.Notify: wrap(b, func(now func() time.Time) handle[notifyInput, tasks.NotifyOutput] {
-			h := &tasks.Notify{Accounts: o.Accounts, Now: now, Log: b.log, TopicArn: o.TopicArn, SecurityTeam: o.SecurityTeam}
+			h := &tasks.Notify{Accounts: o.Accounts, Now: now, Log: b.log, TopicArn: o.TopicArn, SecurityTeam: o.SecurityTeam,
+				SES: o.SES, EmailFrom: o.EmailFrom, EmailTemplate: o.EmailTemplate}
 			return func(ctx context.Context, in notifyInput) (*tasks.NotifyOutput, error) {
 				if in.ExecutionArn != "" && in.Event == "ApprovalRequested" {
 					b.mu.Lock()
@@ -258,6 +294,8 @@ func (b *Backend) handlers() map[string]engine.Handler {
 			return (&tasks.Release{Accounts: o.Accounts, Now: now, Log: b.log}).Handle
 		}),
 	}
+	b.hygieneHandlers(hs)
+	return hs
 }
 
 // notifyInput is what the approval states send Notify: its input plus the
@@ -391,7 +429,8 @@ func (b *Backend) Decide(ctx context.Context, executionArn string, d statemachin
 }
 
 // Settle waits until every lifecycle execution that inventories started has
-// ended, and returns how each ended (status by execution name).
+// ended, and every ended execution's audit record is stored, and returns how
+// each lifecycle ended (status by execution name).
 func (b *Backend) Settle(ctx context.Context) (map[string]string, error) {
 	prefix := fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:", b.opts.Region, b.opts.AccountID, statemachines.StateMachineName(statemachines.NameLifecycle))
 	for {
@@ -408,6 +447,11 @@ func (b *Backend) Settle(ctx context.Context) (map[string]string, error) {
 			}
 		}
 		if len(out) == len(names) {
+			if b.audit != nil {
+				if err := b.audit.drain(ctx); err != nil {
+					return out, err
+				}
+			}
 			return out, nil
 		}
 		select {
