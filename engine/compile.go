@@ -85,6 +85,17 @@ func (m *Machine) Definition() *states.Definition { return m.def }
 // run. Compiling again under the same name replaces the machine that
 // startExecution tasks find by that name.
 func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Machine, error) {
+	return e.compile(def, stateMachineName, true)
+}
+
+// CompileRevision compiles an older revision of a state machine, for the
+// executions that started on it, without replacing the machine that
+// startExecution tasks find by the name.
+func (e *Engine) CompileRevision(def *states.Definition, stateMachineName string) (*Machine, error) {
+	return e.compile(def, stateMachineName, false)
+}
+
+func (e *Engine) compile(def *states.Definition, stateMachineName string, register bool) (*Machine, error) {
 	if def == nil {
 		return nil, fmt.Errorf("engine: compile: no definition")
 	}
@@ -112,10 +123,12 @@ func (e *Engine) Compile(def *states.Definition, stateMachineName string) (*Mach
 	}
 	m.top = top
 	m.stateNames = c.names
-	e.mu.Lock()
-	e.byName[m.name] = m
-	e.byArn[m.arn] = m
-	e.mu.Unlock()
+	if register {
+		e.mu.Lock()
+		e.byName[m.name] = m
+		e.byArn[m.arn] = m
+		e.mu.Unlock()
+	}
 	return m, nil
 }
 

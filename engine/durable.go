@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -340,4 +341,51 @@ func (m *Machine) Resume(ctx context.Context, name string, input []byte, start t
 		return nil, apiErr(ErrInvalidExecutionInput, "%v", err)
 	}
 	return m.launch(ctx, name, in, 0, start, stored)
+}
+
+// errDetached is why a detached execution stopped: the process let go of
+// it, and the journal keeps it running.
+var errDetached = errors.New("engine: execution detached")
+
+// Detach stops running a durable execution in this process without
+// recording an end: the journal keeps it RUNNING, and Resume (in this or a
+// later process) carries it on. Wait then returns nil. It is how a service
+// shuts down, and what a journal failure does.
+func (x *Execution) Detach() {
+	if x.dur == nil {
+		return
+	}
+	x.commitMu.Lock()
+	if x.dur.failed == nil {
+		x.dur.failed = errDetached
+	}
+	x.commitMu.Unlock()
+	x.cancel()
+	x.run.wakeCanceled()
+}
+
+func (x *Execution) detached() bool {
+	if x.dur == nil {
+		return false
+	}
+	x.commitMu.Lock()
+	defer x.commitMu.Unlock()
+	return x.dur.failed != nil
+}
+
+// release drops what a detached execution held in this process.
+func (x *Execution) release() {
+	if s, ok := x.run.(*sim); ok {
+		s.stopPace()
+	}
+	x.tokMu.Lock()
+	for _, tok := range x.tokens {
+		x.m.e.tokens.Delete(tok)
+	}
+	x.tokMu.Unlock()
+	x.cancel()
+	if x.stopWatch != nil {
+		x.stopWatch()
+	}
+	close(x.done)
 }

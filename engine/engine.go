@@ -72,6 +72,10 @@ type Options struct {
 	// states:startExecution task, which no caller holds: it is how a caller
 	// waits for an inventory's fan-out. It must not block.
 	OnExecutionEnd func(*Result)
+	// OnExecutionStart, when set, is called for every execution that
+	// starts or resumes, including those a states:startExecution task
+	// starts, before it runs. It must not block.
+	OnExecutionStart func(*Execution)
 	// Journal, when set, makes every execution durable: recorded before it
 	// runs, committed as it goes, resumable after a crash (see Journal).
 	Journal Journal
@@ -128,3 +132,9 @@ func (e *Engine) virtual() bool {
 	_, ok := e.clock.(*VirtualClock)
 	return ok
 }
+
+// Region is the region that ARNs name.
+func (e *Engine) Region() string { return e.opts.Region }
+
+// AccountID is the account that ARNs name.
+func (e *Engine) AccountID() string { return e.opts.AccountID }

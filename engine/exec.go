@@ -270,6 +270,9 @@ func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, 
 	x.hist.lastTS = x.start // offset 0
 	x.hist.owner = x
 	x.hist.roleArn = m.roleArn
+	if hook := e.opts.OnExecutionStart; hook != nil {
+		hook(x)
+	}
 	root := &thread{x: x, ctx: x.ctx}
 	body := func(f *fiber) {
 		root.f = f
@@ -327,6 +330,10 @@ func (x *Execution) runTop(t *thread) (any, error) {
 
 // finish records the end of the execution and publishes its result.
 func (x *Execution) finish(t *thread, out any, err error) {
+	if x.detached() {
+		x.release()
+		return
+	}
 	res := &Result{ExecutionArn: x.arn, StartDate: x.start}
 	x.stopMu.Lock()
 	stop := x.stopped
@@ -357,12 +364,10 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	if !x.hist.discard {
 		res.hist = &lazyHistory{h: &x.hist, n: x.hist.count()}
 	}
-	if x.dur != nil && x.dur.failed != nil {
-		// The journal failed: no end is recorded, and a restart resumes
-		// the execution from what was kept.
-		res = &Result{Status: StatusRunning, ExecutionArn: x.arn, StartDate: x.start}
-	} else {
-		x.commitEnd(res)
+	x.commitEnd(res)
+	if x.detached() {
+		x.release()
+		return
 	}
 	if s, ok := x.run.(*sim); ok {
 		s.stopPace()
@@ -656,3 +661,6 @@ func toTree(input any) (any, error) {
 }
 
 func timeNow() time.Time { return time.Now().UTC() }
+
+// StartDate is when the execution started.
+func (x *Execution) StartDate() time.Time { return x.start }
