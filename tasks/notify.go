@@ -18,12 +18,6 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 )
 
-// SESAPI is the SES (API v2) surface of Notify: one templated email per
-// notification, sent from the deployment's own account.
-type SESAPI interface {
-	SendEmail(ctx context.Context, in *sesv2.SendEmailInput, optFns ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error)
-}
-
 // DefaultOwnerTag is the user tag that names a key's owner.
 const DefaultOwnerTag = "owner"
 

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/keyflow/keyflow/tasks"
@@ -53,8 +54,22 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 	case "delete-key":
 		return (&tasks.DeleteKey{Accounts: accounts, Now: now, Log: log}).Handle, nil
 	case "notify":
-		return (&tasks.Notify{Accounts: accounts, Now: now, Log: log,
-			TopicArn: env("KEYFLOW_TOPIC_ARN"), SecurityTeam: env("KEYFLOW_SECURITY_TEAM"), OwnerTag: env("KEYFLOW_OWNER_TAG")}).Handle, nil
+		h := &tasks.Notify{Accounts: accounts, Now: now, Log: log,
+			TopicArn: env("KEYFLOW_TOPIC_ARN"), SecurityTeam: env("KEYFLOW_SECURITY_TEAM"), OwnerTag: env("KEYFLOW_OWNER_TAG")}
+		// Email is on when the stack names a sender (an SES identity of
+		// the deployment's account) and a template; it is sent from the
+		// deployment's own account.
+		if from, tpl := env("KEYFLOW_EMAIL_FROM"), env("KEYFLOW_EMAIL_TEMPLATE"); from != "" {
+			if tpl == "" {
+				return nil, fmt.Errorf("KEYFLOW_EMAIL_FROM=%q needs KEYFLOW_EMAIL_TEMPLATE", from)
+			}
+			var cfg aws.Config
+			if a, ok := accounts.(*tasks.AWSAccounts); ok {
+				cfg = a.Config
+			}
+			h.SES, h.EmailFrom, h.EmailTemplate = sesv2.NewFromConfig(cfg), from, tpl
+		}
+		return h.Handle, nil
 	case "quarantine":
 		return (&tasks.Quarantine{Accounts: accounts, Now: now, Log: log, AdminsGroup: env("KEYFLOW_ADMINS_GROUP")}).Handle, nil
 	case "release":

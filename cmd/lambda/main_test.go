@@ -40,4 +40,18 @@ func TestHandlerNames(t *testing.T) {
 	if _, err := handler("audit-record", accounts, func(string) string { return "" }); err == nil {
 		t.Error("audit-record without KEYFLOW_AUDIT_BUCKET accepted")
 	}
+	if _, err := handler("notify", accounts, func(k string) string {
+		return map[string]string{"KEYFLOW_EMAIL_FROM": "keyflow@example.com"}[k]
+	}); err == nil {
+		t.Error("notify with a sender and no template accepted")
+	}
+	h, err := handler("notify", accounts, func(k string) string {
+		return map[string]string{"KEYFLOW_EMAIL_FROM": "keyflow@example.com", "KEYFLOW_EMAIL_TEMPLATE": "keyflow-notify"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lambda.NewHandler(h).Invoke(t.Context(), []byte(`{}`)); err == nil {
+		t.Error("notify with email: empty input accepted")
+	}
 }
