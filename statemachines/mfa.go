@@ -180,7 +180,12 @@ func Hygiene(o Options) (*states.Definition, error) {
 	defaults := fmt.Sprintf(`{"accountId":"","organization":false,"organizationalUnitIds":[],"exemptions":[],"graceDays":%d,"dryRun":%t,"setPasswordPolicy":false}`,
 		int(o.MFAGracePeriod/(24*time.Hour)), o.DryRun)
 
-	start := states.NewMachine("").StartAt("Release?")
+	start := states.NewMachine("").StartAt("Item")
+	start.Pass("Item").
+		Comment("The user's report with the run's time and dry-run flag; a release has no grace deadline, so no field is picked by path.").
+		Parameters(map[string]any{"item.$": "States.JsonMerge($.user, $.run, false)"}).
+		OutputPath("$.item").
+		Next("Release?")
 	start.Choice("Release?").
 		When(states.Compare("$.action", "StringEquals", "release"), "StartRelease").
 		Default("StartEnforcement")
@@ -238,9 +243,8 @@ func Hygiene(o Options) (*states.Definition, error) {
 	m.Map("StartMFA", start).
 		ItemsPath("$.report.users").
 		ItemSelector(map[string]any{
-			"accountId.$": "$$.Map.Item.Value.accountId", "userName.$": "$$.Map.Item.Value.userName",
-			"action.$": "$$.Map.Item.Value.action", "graceDeadline.$": "$$.Map.Item.Value.graceDeadline",
-			"checkedAt.$": "$.report.checkedAt", "dryRun.$": "$.report.dryRun",
+			"user.$": "$$.Map.Item.Value",
+			"run":    map[string]any{"checkedAt.$": "$.report.checkedAt", "dryRun.$": "$.report.dryRun"},
 		}).
 		MaxConcurrency(int64(o.StartConcurrency)).
 		ResultPath("").
