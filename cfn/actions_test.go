@@ -25,6 +25,7 @@ var sdkInterfaces = map[string]reflect.Type{
 	"sts":            reflect.TypeFor[tasks.STSAPI](),
 	"states":         reflect.TypeFor[tasks.SFNAPI](),
 	"s3":             reflect.TypeFor[tasks.S3API](),
+	"ses":            reflect.TypeFor[tasks.SESAPI](),
 }
 
 // authorizedAs names the SDK calls that IAM authorizes under another

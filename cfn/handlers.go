@@ -73,7 +73,7 @@ var Handlers = []Handler{
 	{
 		Name: "notify", Logical: "Notify", FunctionName: statemachines.FunctionNames.Notify,
 		Substitution: statemachines.SubNotifyFunction, TimeoutSeconds: 60,
-		Actions: []string{"iam:ListUserTags", "sns:Publish", assumeMember},
+		Actions: []string{"iam:ListUserTags", "ses:SendEmail", "sns:Publish", assumeMember},
 	},
 	{
 		Name: "quarantine", Logical: "Quarantine", FunctionName: statemachines.FunctionNames.Quarantine,

@@ -79,6 +79,13 @@ var (
 	// keyflowExecutions are the executions of keyflow's own state machines,
 	// whose histories the audit reads.
 	keyflowExecutions = sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:keyflow-*:*")
+	// The SES identities Notify may send from and its template.
+	sesSenderIdentity = sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${EmailSender}")
+	sesSenderDomain   = map[string]any{"Fn::Join": []any{"", []any{
+		sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"),
+		map[string]any{"Fn::Select": []any{1, map[string]any{"Fn::Split": []any{"@", ref("EmailSender")}}}},
+	}}}
+	sesTemplate = sub("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:template/" + NotifyEmailTemplateName)
 	// auditObjects are the audit records and the chain's head.
 	auditObjects = sub("${AuditBucket.Arn}/audit/*")
 	// memberRoles is the member role in any account: which accounts the
@@ -109,6 +116,11 @@ func handlerStatements(h Handler, useKey bool) []any {
 	}
 	if a := by["sns"]; len(a) > 0 {
 		out = append(out, allow("Topic", a, ref("Topic")))
+	}
+	if a := by["ses"]; len(a) > 0 {
+		// Only when email is on: the sender's identity (the address, or
+		// the domain it is verified through) and the stack's template.
+		out = append(out, ifCond(condSESEmail, allow("Email", a, sesSenderIdentity, sesSenderDomain, sesTemplate), noValue))
 	}
 	if a := by["organizations"]; len(a) > 0 {
 		// The Organizations list calls take no resource of this

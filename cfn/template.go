@@ -100,6 +100,7 @@ const (
 	condTracing     = "TracingEnabled"
 	condTrail       = "CreateTrailEnabled"
 	condEmail       = "HasNotificationEmail"
+	condSESEmail    = "EmailEnabled"
 	condOneAccount  = "SingleAccount"
 	paramMemberRole = "MemberRoleName"
 )
@@ -123,7 +124,9 @@ func Central(o Options) ([]byte, error) {
 		condTrail:      equals("CreateTrail", "true"),
 		condOneAccount: equals("Organization", "false"),
 		condEmail:      map[string]any{"Fn::Not": []any{equals("NotificationEmail", "")}},
+		condSESEmail:   map[string]any{"Fn::Not": []any{equals("EmailSender", "")}},
 	}
+	emailTemplate(t)
 
 	secretsKey(t)
 	topic(t)
@@ -208,6 +211,8 @@ func centralParameters(t *cloudformation.Template, w statemachines.Options) {
 		"AdminsGroup":  param("String", "IAM group whose members' IAM calls never start a quarantine.", "admins"),
 		"NotificationEmail": param("String",
 			"Address subscribed to the notifications topic (confirm the subscription mail); empty for none.", ""),
+		"EmailSender": param("String",
+			"Address notify emails the key's owner and NotificationEmail from, through SES with the stack's template; it (or its domain) must be a verified SES identity of this account. Empty: no email.", ""),
 		"Exemptions": param("String",
 			`JSON array of exemptions the daily inventory honours: [{"scope":"user|group|tag|account|ou","value":"...","reason":"...","owner":"...","expires":"2027-01-01T00:00:00Z"}].`, "[]"),
 		"DryRun":                      param("String", "true: every workflow reports what it would do and changes nothing.", "false", "true", "false"),
@@ -307,6 +312,8 @@ func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 	case "notify":
 		env["KEYFLOW_TOPIC_ARN"] = cloudformation.Ref("Topic")
 		env["KEYFLOW_SECURITY_TEAM"] = cloudformation.Ref("NotificationEmail")
+		env["KEYFLOW_EMAIL_FROM"] = cloudformation.Ref("EmailSender") // empty: no email
+		env["KEYFLOW_EMAIL_TEMPLATE"] = NotifyEmailTemplateName
 	case "quarantine":
 		env["KEYFLOW_ADMINS_GROUP"] = cloudformation.Ref("AdminsGroup")
 	case "audit-record":
