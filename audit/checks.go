@@ -199,6 +199,7 @@ func (b *builder) check() {
 			b.checkApproval(c)
 		}
 	}
+	b.checkMFA(done)
 	b.checkSecrets()
 	sort.SliceStable(b.rec.Breaches, func(i, j int) bool {
 		x, y := b.rec.Breaches[i], b.rec.Breaches[j]

@@ -10,6 +10,10 @@
 // came from the local engine or from AWS through GetExecutionHistory: the
 // engine records exactly the events AWS records, so one reader serves both.
 //
+// MFA executions and the hygiene inventory are judged too (mfa.go): the
+// MFA-required policy never attached before the grace deadline or without
+// a notice, and an exempt user never acted on.
+//
 // audit imports only the standard library and the AWS SDK's sfn client and
 // types (Collect reads through SFN, an interface of its own). It
 // must never import engine, tasks, sandbox, states, statemachines or
