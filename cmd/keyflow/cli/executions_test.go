@@ -429,9 +429,3 @@ func TestPendingToken(t *testing.T) {
 		})
 	}
 }
-
-func TestTheLocalStoreIsNotWiredYet(t *testing.T) {
-	code, _, errOut := run("executions", "quarantine", "--db", filepath.Join(t.TempDir(), "k.db"))
-	assert.Equal(t, ExitFailed, code)
-	assert.Contains(t, errOut, "not available yet")
-}
