@@ -29,6 +29,10 @@ type Options struct {
 	// clock, region, account. Its Journal and TokenSecret are the
 	// service's.
 	Engine engine.Options
+	// ReadOnly opens the store to read it (state machines, executions,
+	// histories) while another process runs it: nothing is compiled or
+	// resumed, and what would run an execution is refused.
+	ReadOnly bool
 }
 
 // Local is the Step Functions API on the engine and the durable store.
@@ -44,6 +48,7 @@ type Local struct {
 	revOf    map[*engine.Machine]machineRev
 	live     map[string]*engine.Execution
 	wg       sync.WaitGroup
+	readOnly bool
 }
 
 type machineRev struct {
@@ -81,6 +86,10 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	if o.ReadOnly {
+		l.readOnly = true
+		return l, nil
+	}
 	if err := l.loadMachines(ctx); err != nil {
 		return nil, err
 	}
@@ -88,6 +97,11 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// errReadOnly is what a read-only service answers to what would run.
+func errReadOnly(op string) error {
+	return validation(op + " needs the process that runs the store's executions: start keyflow serve and use --endpoint")
 }
 
 // Engine is the engine the service runs executions on.
@@ -270,6 +284,9 @@ func (l *Local) region() string  { return l.engine.Region() }
 func (l *Local) account() string { return l.engine.AccountID() }
 
 func (l *Local) CreateStateMachine(ctx context.Context, in *sfn.CreateStateMachineInput, _ ...func(*sfn.Options)) (*sfn.CreateStateMachineOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("CreateStateMachine")
+	}
 	if in.Name == nil || in.Definition == nil || in.RoleArn == nil {
 		return nil, validation("name, definition and roleArn are required")
 	}
@@ -310,6 +327,9 @@ func (l *Local) CreateStateMachine(ctx context.Context, in *sfn.CreateStateMachi
 }
 
 func (l *Local) UpdateStateMachine(ctx context.Context, in *sfn.UpdateStateMachineInput, _ ...func(*sfn.Options)) (*sfn.UpdateStateMachineOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("UpdateStateMachine")
+	}
 	if in.StateMachineArn == nil {
 		return nil, validation("stateMachineArn is required")
 	}
@@ -426,6 +446,9 @@ func (l *Local) ListStateMachineVersions(ctx context.Context, in *sfn.ListStateM
 }
 
 func (l *Local) DeleteStateMachine(ctx context.Context, in *sfn.DeleteStateMachineInput, _ ...func(*sfn.Options)) (*sfn.DeleteStateMachineOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("DeleteStateMachine")
+	}
 	if in.StateMachineArn == nil {
 		return nil, validation("stateMachineArn is required")
 	}
@@ -471,6 +494,9 @@ func (l *Local) latest(ctx context.Context, smArn string) (*engine.Machine, *mac
 }
 
 func (l *Local) StartExecution(ctx context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("StartExecution")
+	}
 	if in.StateMachineArn == nil {
 		return nil, validation("stateMachineArn is required")
 	}
@@ -500,6 +526,9 @@ func (l *Local) StartExecution(ctx context.Context, in *sfn.StartExecutionInput,
 }
 
 func (l *Local) StartSyncExecution(ctx context.Context, in *sfn.StartSyncExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartSyncExecutionOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("StartSyncExecution")
+	}
 	if in.StateMachineArn == nil {
 		return nil, validation("stateMachineArn is required")
 	}
@@ -666,6 +695,9 @@ func (l *Local) GetExecutionHistory(ctx context.Context, in *sfn.GetExecutionHis
 }
 
 func (l *Local) StopExecution(ctx context.Context, in *sfn.StopExecutionInput, _ ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("StopExecution")
+	}
 	if in.ExecutionArn == nil {
 		return nil, validation("executionArn is required")
 	}
@@ -721,6 +753,9 @@ func (l *Local) withToken(ctx context.Context, token *string, fn func(string) er
 }
 
 func (l *Local) SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, _ ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("SendTaskSuccess")
+	}
 	if in.Output == nil {
 		return nil, validation("output is required")
 	}
@@ -732,6 +767,9 @@ func (l *Local) SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInpu
 }
 
 func (l *Local) SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, _ ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("SendTaskFailure")
+	}
 	err := l.withToken(ctx, in.TaskToken, func(tok string) error { return l.engine.SendTaskFailure(tok, deref(in.Error), deref(in.Cause)) })
 	if err != nil {
 		return nil, err
@@ -740,6 +778,9 @@ func (l *Local) SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInpu
 }
 
 func (l *Local) SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, _ ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error) {
+	if l.readOnly {
+		return nil, errReadOnly("SendTaskHeartbeat")
+	}
 	err := l.withToken(ctx, in.TaskToken, func(tok string) error { return l.engine.SendTaskHeartbeat(tok) })
 	if err != nil {
 		return nil, err

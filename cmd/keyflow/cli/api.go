@@ -2,7 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -32,10 +33,6 @@ func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	cmd.Flags().StringVar(&f.region, "region", "", "the AWS region (--aws, --endpoint)")
 	cmd.Flags().StringVar(&f.profile, "profile", "", "the AWS shared-config profile (--aws, --endpoint)")
 }
-
-// errLocalStoreUnavailable is what the local store answers until the
-// durable local service is wired in.
-var errLocalStoreUnavailable = errors.New("the local store is not available yet: use --endpoint with a running `keyflow serve`, or --aws")
 
 // client returns the API the flags name and a function that releases it.
 func (f *apiFlags) client(ctx context.Context) (service.API, func(), error) {
@@ -67,7 +64,22 @@ func (f *apiFlags) client(ctx context.Context) (service.API, func(), error) {
 	return c, func() {}, nil
 }
 
-// localAPI opens the local store as a service.API.
-func localAPI(_ context.Context, _ string) (service.API, func(), error) {
-	return nil, nil, errLocalStoreUnavailable
+// localAPI opens the local store to read it: state machines, executions
+// and histories, also while `keyflow serve` runs it. What would run an
+// execution (start, stop, an answer) is refused with a pointer to serve,
+// the one process that runs the store's executions.
+func localAPI(ctx context.Context, path string) (service.API, func(), error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("no local store at %s: run keyflow serve first, or use --endpoint or --aws", path)
+	}
+	db, err := openDB(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := service.Open(ctx, service.Options{DB: db, ReadOnly: true})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return l, func() { l.Close(); db.Close() }, nil
 }

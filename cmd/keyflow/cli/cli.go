@@ -82,5 +82,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newRunCmd(), newValidateCmd(), newDemoCmd(), newSandboxCmd(), newSynthCmd(), newStartCmd(), newGraphCmd())
 	root.AddCommand(newAuditCmd(), newReportCmd())
 	root.AddCommand(newExecutionsCmd(), newDescribeCmd(), newHistoryCmd(), newApproveCmd(statemachines.Approve), newApproveCmd(statemachines.Reject), newStopCmd())
+	root.AddCommand(newServeCmd())
 	return root
 }

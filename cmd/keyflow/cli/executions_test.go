@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyflow/keyflow/engine"
 	"github.com/keyflow/keyflow/engine/api"
 	"github.com/keyflow/keyflow/engine/service"
 	"github.com/keyflow/keyflow/sandbox"
@@ -428,4 +429,38 @@ func TestPendingToken(t *testing.T) {
 			assert.Equal(t, r.token, tok)
 		})
 	}
+}
+
+// TestTheLocalStoreIsRead: without --endpoint or --aws the commands read
+// the local store (here written by the service as keyflow serve would),
+// refuse what would run an execution, and say so when there is no store.
+func TestTheLocalStoreIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	code, _, errOut := run("executions", "quarantine", "--db", path)
+	assert.Equal(t, ExitFailed, code)
+	assert.Contains(t, errOut, "no local store")
+
+	db, err := openDB(path)
+	require.NoError(t, err)
+	l, err := service.Open(t.Context(), service.Options{DB: db, Engine: engine.Options{Clock: engine.NewVirtualClock(time.Now())}})
+	require.NoError(t, err)
+	sm, err := l.CreateStateMachine(t.Context(), &sfn.CreateStateMachineInput{Name: aws.String("Quick"),
+		Definition: aws.String(`{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}`), RoleArn: aws.String("arn:aws:iam::123456789012:role/r")})
+	require.NoError(t, err)
+	_, err = l.StartExecution(t.Context(), &sfn.StartExecutionInput{StateMachineArn: sm.StateMachineArn, Name: aws.String("first")})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		d, err := l.DescribeExecution(t.Context(), &sfn.DescribeExecutionInput{ExecutionArn: aws.String("arn:aws:states:us-east-1:123456789012:execution:Quick:first")})
+		return err == nil && d.Status == types.ExecutionStatusSucceeded
+	}, 10*time.Second, time.Millisecond)
+	l.Close()
+	db.Close()
+
+	code, out, errOut := run("executions", "Quick", "--db", path)
+	assert.Equal(t, ExitOK, code, errOut)
+	assert.Contains(t, out, "first")
+	assert.Contains(t, out, "SUCCEEDED")
+	code, _, errOut = run("stop", "arn:aws:states:us-east-1:123456789012:execution:Quick:first", "--db", path)
+	assert.NotEqual(t, ExitOK, code)
+	assert.Contains(t, errOut, "keyflow serve")
 }

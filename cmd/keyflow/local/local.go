@@ -139,6 +139,10 @@ type Options struct {
 	// template are created when missing.
 	SES                      tasks.SESAPI
 	EmailFrom, EmailTemplate string
+	// OpenEngine, when set, builds the engine from the options the backend
+	// made (handlers, hooks): how `keyflow serve` runs the workflows on
+	// the durable service's engine. Nil is engine.New.
+	OpenEngine func(engine.Options) (*engine.Engine, error)
 	// OnExecutionEnd, when set, also receives every ended execution (the
 	// engine's hook, which the backend uses itself): how an in-process
 	// caller keeps the histories of the lifecycles an inventory starts. It
@@ -223,7 +227,12 @@ func New(o Options) (*Backend, error) {
 	if store != nil {
 		b.audit = newAuditor(b, store)
 	}
-	b.Engine = engine.New(engine.Options{
+	open := o.OpenEngine
+	if open == nil {
+		open = func(eo engine.Options) (*engine.Engine, error) { return engine.New(eo), nil }
+	}
+	var err error
+	b.Engine, err = open(engine.Options{
 		Clock: o.EngineClock, Handlers: b.handlers(), Region: o.Region, AccountID: o.AccountID,
 		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: func(r *engine.Result) {
 			// The caller's hook first: once Settle sees an execution
@@ -237,6 +246,9 @@ func New(o Options) (*Backend, error) {
 			b.ended.record(r)
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
 	// The lifecycle first: the inventory starts it by name.
 	for _, name := range statemachines.Names() {
 		def, err := statemachines.Build(name, o.Workflows)
