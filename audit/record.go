@@ -80,8 +80,11 @@ type Approval struct {
 	Requested time.Time `json:"requested,omitzero"`
 	Decision  string    `json:"decision,omitempty"`
 	Approver  string    `json:"approver,omitempty"`
-	At        time.Time `json:"at,omitzero"`
-	Reason    string    `json:"reason,omitempty"`
+	// ApproverArn is the approver's identity as sts:GetCallerIdentity
+	// gave it to `keyflow approve`; Approver may then be a display name.
+	ApproverArn string    `json:"approverArn,omitempty"`
+	At          time.Time `json:"at,omitzero"`
+	Reason      string    `json:"reason,omitempty"`
 	// TimedOut is an approval nobody gave: Decision and Approver then are
 	// the configured default, when the workflow applied one.
 	TimedOut bool `json:"timedOut,omitempty"`
@@ -432,6 +435,7 @@ func (b *builder) succeed(ev *types.HistoryEvent, out map[string]any) {
 		a := &b.rec.Approvals[c.idx]
 		a.Decision = Redact(getStr(out, "decision"))
 		a.Approver = Redact(getStr(out, "approver"))
+		a.ApproverArn = Redact(getStr(out, "approverArn"))
 		a.At = getTime(out, "decidedAt")
 		if a.At.IsZero() {
 			a.At = ts(ev)

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/spf13/cobra"
 
+	"github.com/keyflow/keyflow/engine/api"
 	"github.com/keyflow/keyflow/engine/service"
 )
 
@@ -59,6 +60,9 @@ func (f *apiFlags) client(ctx context.Context) (service.API, func(), error) {
 	c := sfn.NewFromConfig(cfg, func(o *sfn.Options) {
 		if f.endpoint != "" {
 			o.BaseEndpoint = aws.String(f.endpoint)
+			// StartSyncExecution's sync- host prefix does not resolve
+			// for a local endpoint.
+			api.WithoutHostPrefix(o)
 		}
 	})
 	return c, func() {}, nil
