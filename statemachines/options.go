@@ -42,7 +42,7 @@ const (
 
 // Names returns the workflows' names in a stable order.
 func Names() []string {
-	return []string{NameLifecycle, NameInventory, NameQuarantine, NameRelease}
+	return []string{NameLifecycle, NameInventory, NameQuarantine, NameRelease, NameMFA, NameHygiene}
 }
 
 // StateMachineName is the state machine's name for a workflow, both in the
