@@ -4,7 +4,7 @@ PKGS      ?= ./...
 BIN       ?= bin
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help test lint bench demo build fuzz golden clean lambda npm
+.PHONY: help test lint bench bench-durable demo build fuzz golden clean lambda npm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ fuzz: ## each fuzz target for 30 s
 	$(GO) test ./states/jsonpath -run '^$$' -fuzz FuzzCompilePath -fuzztime 30s
 	$(GO) test ./states/intrinsic -run '^$$' -fuzz FuzzIntrinsic -fuzztime 30s
 	$(GO) test ./states/payload -run '^$$' -fuzz FuzzPayload -fuzztime 30s
+
+bench-durable: ## executions parked in a Wait: process memory, store size and restart time (KEYFLOW_BENCH_PARKED, default 100000)
+	KEYFLOW_BENCH_PARKED=$${KEYFLOW_BENCH_PARKED:-100000} $(GO) test -run '^$$' -bench Parked -benchtime 1x -timeout 60m ./engine/service/
 
 demo: ## the whole story: a sandbox Organization, every due key through 90 days, a quarantine, the audit and keyflow-report.html
 	$(GO) run ./cmd/keyflow demo

@@ -273,7 +273,9 @@ func (s *sim) stamp(ts time.Time) time.Time {
 		}
 	}
 	if s.wall != nil {
-		if w := s.wall.Now().UTC(); w.After(s.cur) {
+		// Milliseconds, as AWS records them and the store keeps them, so
+		// that a replay computes the same deadlines from the same times.
+		if w := s.wall.Now().UTC().Truncate(time.Millisecond); w.After(s.cur) {
 			s.cur = w
 		}
 		return s.cur
