@@ -102,9 +102,7 @@ func handlerStatements(h Handler, useKey bool) []any {
 		by[service(a)] = append(by[service(a)], a)
 	}
 	var out []any
-	if a := by["iam"]; len(a) > 0 {
-		out = append(out, allow("IAMUsers", a, usersInAccount))
-	}
+	out = append(out, iamStatements(by["iam"])...)
 	if a := by["secretsmanager"]; len(a) > 0 {
 		out = append(out, allow("UserSecrets", a, userSecrets))
 	}

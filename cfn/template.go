@@ -154,6 +154,9 @@ func Central(o Options) ([]byte, error) {
 	quarantineRule(t)
 	auditRule(t)
 	trail(t)
+	if err := hygiene(t); err != nil {
+		return nil, err
+	}
 	t.Outputs = cloudformation.Outputs{}
 	for _, m := range machines {
 		t.Outputs[m.Logical+"StateMachineArn"] = cloudformation.Output{
@@ -652,6 +655,9 @@ func trail(t *cloudformation.Template) {
 		IsMultiRegionTrail:         cloudformation.Bool(true),
 		IncludeGlobalServiceEvents: cloudformation.Bool(true),
 		EnableLogFileValidation:    cloudformation.Bool(true),
+		// The CIS alarms (hygiene.go) read the trail from CloudWatch Logs.
+		CloudWatchLogsLogGroupArn:  cloudformation.GetAttPtr("TrailLogGroup", "Arn"),
+		CloudWatchLogsRoleArn:      cloudformation.GetAttPtr("TrailLogsRole", "Arn"),
 		AWSCloudFormationCondition: condTrail,
 		AWSCloudFormationDependsOn: []string{"TrailBucketPolicy"},
 	}
@@ -691,10 +697,15 @@ func Member() ([]byte, error) {
 		AssumeRolePolicyDocument: document(assume),
 		MaxSessionDuration:       cloudformation.Int(3600),
 		Policies: []iam.Role_Policy{{PolicyName: "keyflow", PolicyDocument: document(
-			allow("IAMUsers", by["iam"], usersInAccount),
-			allow("UserSecrets", by["secretsmanager"], userSecrets),
+			append(iamStatements(by["iam"]), allow("UserSecrets", by["secretsmanager"], userSecrets))...,
 		)}},
 	}
+	// The MFA workflow attaches this account's copy of the policy.
+	mfa, err := mfaPolicy(nil)
+	if err != nil {
+		return nil, err
+	}
+	t.Resources["MFARequiredPolicy"] = mfa
 	t.Outputs = cloudformation.Outputs{"MemberRoleArn": cloudformation.Output{Value: cloudformation.GetAtt("MemberRole", "Arn")}}
 	doc, err := render(t)
 	if err != nil {
