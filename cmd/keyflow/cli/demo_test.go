@@ -152,7 +152,8 @@ var (
 // TestDemoReportInBrowser opens the demo's report in headless Chromium and
 // reads the DOM it rendered: the workflow diagrams and the timelines are
 // there with real geometry, the page holds nothing secret-shaped, and a
-// screenshot is kept in testdata/ for a person to review.
+// screenshot is taken; with -update it replaces the one kept in testdata/
+// for a person to review (a plain run leaves the tree as it was).
 func TestDemoReportInBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -187,7 +188,10 @@ func TestDemoReportInBrowser(t *testing.T) {
 	assert.Greater(t, shapes, 500)
 	assert.False(t, audit.LooksLikeSecret(html), "the rendered page holds a secret-shaped string")
 
-	shot := filepath.Join("testdata", "demo-report.png")
+	shot := filepath.Join(t.TempDir(), "demo-report.png")
+	if *updateGraphs {
+		shot = filepath.Join("testdata", "demo-report.png")
+	}
 	cmd := exec.CommandContext(ctx, chromium, append(args, "--screenshot="+mustAbs(t, shot), "file://"+page)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("screenshot: %v: %s", err, out)
