@@ -119,8 +119,6 @@ func (x *Execution) commitEnd(res *Result) {
 	x.commit(time.Time{})
 }
 
-func (x *Execution) durable() bool { return x.dur != nil }
-
 // replayNextTime is the time of the stored event that the next event
 // emitted replays, while there is one.
 func (x *Execution) replayNextTime() (time.Time, bool) {
