@@ -265,9 +265,6 @@ func (l *Local) track(x *engine.Execution) {
 	}()
 }
 
-// ended is told by the journal that an execution's end is stored.
-func (l *Local) ended(string) {}
-
 func (l *Local) liveExecution(arn string) *engine.Execution {
 	l.mu.Lock()
 	defer l.mu.Unlock()

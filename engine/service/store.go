@@ -253,13 +253,7 @@ func (j journal) Commit(ctx context.Context, c *engine.Commit) error {
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if c.Result != nil {
-		j.s.ended(c.ExecutionArn)
-	}
-	return nil
+	return tx.Commit()
 }
 
 func nullIfEmpty(s string) any {
