@@ -622,6 +622,10 @@ func formatTime(ts time.Time) string {
 	return ts.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
+// CheckName applies AWS's rules for execution and state machine names: an
+// *APIError InvalidName when name breaks them.
+func CheckName(name string) error { return checkName(name) }
+
 // checkName applies AWS's rules for execution and state machine names.
 func checkName(name string) error {
 	if n := len([]rune(name)); n < 1 || n > 80 {

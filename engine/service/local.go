@@ -287,8 +287,8 @@ func (l *Local) CreateStateMachine(ctx context.Context, in *sfn.CreateStateMachi
 	if in.Name == nil || in.Definition == nil || in.RoleArn == nil {
 		return nil, validation("name, definition and roleArn are required")
 	}
-	if err := checkName(*in.Name); err != nil {
-		return nil, err
+	if err := engine.CheckName(*in.Name); err != nil {
+		return nil, apiError(err)
 	}
 	typ := string(in.Type)
 	if typ == "" {
@@ -791,17 +791,6 @@ func (l *Local) TestState(context.Context, *sfn.TestStateInput, ...func(*sfn.Opt
 	return nil, validation("TestState is not supported by keyflow's local service")
 }
 
-// Wait blocks until the execution ends in this process, or ctx is done.
-func (l *Local) Wait(ctx context.Context, arn string) (*engine.Result, error) {
-	if x := l.liveExecution(arn); x != nil {
-		if res := x.Wait(ctx); res != nil {
-			return res, nil
-		}
-		return nil, ctx.Err()
-	}
-	return nil, fmt.Errorf("service: %s is not running in this process", arn)
-}
-
 // ---- helpers ----
 
 func page(max int32, token *string) (int, string, error) {
@@ -837,13 +826,6 @@ func validation(msg string) error { return &types.ValidationException{Message: p
 
 func invalidDefinition(err error) error {
 	return &types.InvalidDefinition{Message: ptr("Invalid State Machine Definition: '" + err.Error() + "'")}
-}
-
-func checkName(name string) error {
-	if n := len([]rune(name)); n < 1 || n > 80 || strings.ContainsAny(name, " \t\n<>{}[]?*\"#%\\^|~`$&,;:/") {
-		return &types.InvalidName{Message: ptr("Invalid Name: '" + name + "'")}
-	}
-	return nil
 }
 
 // apiError turns the engine's errors into the API's typed errors.
