@@ -198,10 +198,23 @@ func TestReferencesResolve(t *testing.T) {
 						bad(where, "GetAtt %v", g)
 					}
 				}
-				if s, ok := v["Fn::Sub"].(string); ok && len(v) == 1 {
-					for _, m := range subVar.FindAllStringSubmatch(s, -1) {
+				// Fn::Sub as a string, or as [string, {variables}]: a
+				// variable is a parameter, a resource, a pseudo parameter
+				// or one of the Sub's own.
+				sub, local := "", map[string]any{}
+				switch s := v["Fn::Sub"].(type) {
+				case string:
+					sub = s
+				case []any:
+					sub, _ = s[0].(string)
+					if len(s) > 1 {
+						local, _ = s[1].(map[string]any)
+					}
+				}
+				if len(v) == 1 {
+					for _, m := range subVar.FindAllStringSubmatch(sub, -1) {
 						n, _, _ := strings.Cut(m[1], ".")
-						if !known(n) {
+						if _, own := local[n]; !own && !known(n) {
 							bad(where, "Sub variable %q", m[1])
 						}
 					}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/awslabs/goformation/v7/cloudformation"
 	"github.com/awslabs/goformation/v7/cloudformation/cloudtrail"
@@ -125,6 +126,8 @@ func Central(o Options) ([]byte, error) {
 		condOneAccount: equals("Organization", "false"),
 		condEmail:      map[string]any{"Fn::Not": []any{equals("NotificationEmail", "")}},
 		condSESEmail:   map[string]any{"Fn::Not": []any{equals("EmailSender", "")}},
+		// The hygiene schedule is optional: an empty expression is none.
+		condHygieneScheduled: map[string]any{"Fn::Not": []any{equals(paramHygieneSchedule, "")}},
 	}
 	emailTemplate(t)
 
@@ -207,6 +210,9 @@ func centralParameters(t *cloudformation.Template, w statemachines.Options) {
 		p.MinValue, p.MaxValue = cloudformation.Float64(1), cloudformation.Float64(3650)
 		return p
 	}
+	graceDays := param("Number", "Days a console user without MFA has to enrol after the first notice, before the MFA-required policy is attached.",
+		or(int(w.MFAGracePeriod/(24*time.Hour)), defaultMFAGraceDays))
+	graceDays.MinValue, graceDays.MaxValue = cloudformation.Float64(1), cloudformation.Float64(365)
 	t.Parameters = cloudformation.Parameters{
 		"RotationDays": days("Days after its creation at which a key is rotated (a new key is created and stored).", or(w.RotationDays, 45)),
 		"InactiveDays": days("Days after its creation at which the old key is deactivated.", or(w.InactiveDays, 60)),
@@ -221,6 +227,9 @@ func centralParameters(t *cloudformation.Template, w statemachines.Options) {
 		"DryRun":                      param("String", "true: every workflow reports what it would do and changes nothing.", "false", "true", "false"),
 		"Organization":                param("String", "true: the inventory covers every account of the AWS Organization (deploy in the management or a delegated administrator account, and the member template in every account).", "false", "true", "false"),
 		"InventoryScheduleExpression": param("String", "When the inventory runs (EventBridge Scheduler expression, UTC).", "cron(0 6 * * ? *)"),
+		paramHygieneSchedule:          param("String", "When the account hygiene inventory runs (EventBridge Scheduler expression, UTC): console users without MFA are told, then get the MFA-required policy after the grace period; empty: no schedule.", "cron(30 6 * * ? *)"),
+		paramMFAGraceDays:             graceDays,
+		paramSetPasswordPolicy:        param("String", "true: the hygiene inventory also brings each account's password policy up to the baseline (it only tightens).", "false", "true", "false"),
 		paramMemberRole:               param("String", "Name of the role the member template creates in the other accounts.", MemberRoleName),
 		"LogRetentionDays": param("Number", "Retention of every log group of the stack.", 365,
 			1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
@@ -507,29 +516,59 @@ func machineGrants(m Machine) (map[string]any, []any, error) {
 	return subs, stmts, nil
 }
 
-// schedule starts the inventory daily, with the stack's policy as input.
+// defaultMFAGraceDays is tasks.DefaultMFAGraceDays (cfn must not import
+// tasks; a test keeps the two equal).
+const defaultMFAGraceDays = 7
+
+// Conditions and parameters of the schedules.
+const (
+	condHygieneScheduled   = "HygieneScheduled"
+	paramHygieneSchedule   = "HygieneScheduleExpression"
+	paramMFAGraceDays      = "MFAGraceDays"
+	paramSetPasswordPolicy = "SetPasswordPolicy"
+)
+
+// scheduleAccount is the accountId a schedule's input names: this account
+// when keyflow runs in one account, nothing for an Organization (the
+// handlers refuse both at once, and refuse neither).
+var scheduleAccount = map[string]any{"ScheduleAccountId": cloudformation.If(condOneAccount, cloudformation.Ref("AWS::AccountId"), "")}
+
+// schedule starts the inventory daily, with the stack's policy as input,
+// and, unless HygieneScheduleExpression is empty, the hygiene inventory
+// (MFA enforcement and the password policy) on its own schedule: a slow
+// console walk never delays key rotation, and an account that does not
+// want MFA enforced turns it off without losing rotation.
 func schedule(t *cloudformation.Template) {
-	t.Resources["InventoryScheduleRole"] = &iam.Role{
-		Description:              cloudformation.String("keyflow schedule: starts the inventory"),
-		Path:                     cloudformation.String(rolePath),
-		AssumeRolePolicyDocument: trust("scheduler.amazonaws.com"),
-		Policies: []iam.Role_Policy{{PolicyName: "start-inventory", PolicyDocument: document(
-			allow("StartInventory", []string{"states:StartExecution"}, ref("InventoryStateMachine")))}},
+	start := func(logical, machine, description, expression, input string, condition string) {
+		t.Resources[logical+"ScheduleRole"] = &iam.Role{
+			Description:              cloudformation.String("keyflow schedule: starts the " + statemachines.StateMachineName(strings.ToLower(logical)) + " state machine"),
+			Path:                     cloudformation.String(rolePath),
+			AssumeRolePolicyDocument: trust("scheduler.amazonaws.com"),
+			Policies: []iam.Role_Policy{{PolicyName: "start-" + strings.ToLower(logical), PolicyDocument: document(
+				allow("Start"+logical, []string{"states:StartExecution"}, ref(machine)))}},
+			AWSCloudFormationCondition: condition,
+		}
+		t.Resources[logical+"Schedule"] = &scheduler.Schedule{
+			Description:                cloudformation.String(description),
+			ScheduleExpression:         cloudformation.Ref(expression),
+			ScheduleExpressionTimezone: cloudformation.String("UTC"),
+			FlexibleTimeWindow:         &scheduler.Schedule_FlexibleTimeWindow{Mode: "OFF"},
+			State:                      cloudformation.String("ENABLED"),
+			Target: &scheduler.Schedule_Target{
+				Arn:         cloudformation.Ref(machine),
+				RoleArn:     cloudformation.GetAtt(logical+"ScheduleRole", "Arn"),
+				Input:       cloudformation.SubVarsPtr(input, scheduleAccount),
+				RetryPolicy: &scheduler.Schedule_RetryPolicy{MaximumRetryAttempts: cloudformation.Float64(3)},
+			},
+			AWSCloudFormationCondition: condition,
+		}
 	}
-	t.Resources["InventorySchedule"] = &scheduler.Schedule{
-		Description:                cloudformation.String("keyflow: the daily inventory of access keys"),
-		ScheduleExpression:         cloudformation.Ref("InventoryScheduleExpression"),
-		ScheduleExpressionTimezone: cloudformation.String("UTC"),
-		FlexibleTimeWindow:         &scheduler.Schedule_FlexibleTimeWindow{Mode: "OFF"},
-		State:                      cloudformation.String("ENABLED"),
-		Target: &scheduler.Schedule_Target{
-			Arn:     cloudformation.Ref("InventoryStateMachine"),
-			RoleArn: cloudformation.GetAtt("InventoryScheduleRole", "Arn"),
-			Input: cloudformation.SubPtr(`{"organization":${Organization},"exemptions":${Exemptions},` +
-				`"rotationDays":${RotationDays},"inactiveDays":${InactiveDays},"bufferDays":${BufferDays},"dryRun":${DryRun}}`),
-			RetryPolicy: &scheduler.Schedule_RetryPolicy{MaximumRetryAttempts: cloudformation.Float64(3)},
-		},
-	}
+	start("Inventory", "InventoryStateMachine", "keyflow: the daily inventory of access keys", "InventoryScheduleExpression",
+		`{"accountId":"${ScheduleAccountId}","organization":${Organization},"exemptions":${Exemptions},`+
+			`"rotationDays":${RotationDays},"inactiveDays":${InactiveDays},"bufferDays":${BufferDays},"dryRun":${DryRun}}`, "")
+	start("Hygiene", "HygieneStateMachine", "keyflow: the daily account hygiene inventory (MFA enforcement, password policy)", paramHygieneSchedule,
+		`{"accountId":"${ScheduleAccountId}","organization":${Organization},"exemptions":${Exemptions},`+
+			`"graceDays":${`+paramMFAGraceDays+`},"setPasswordPolicy":${`+paramSetPasswordPolicy+`},"dryRun":${DryRun}}`, condHygieneScheduled)
 }
 
 func oneAtATime(h Handler) *int {
