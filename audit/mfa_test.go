@@ -46,7 +46,7 @@ func (w mfaWorld) handlers() map[string]engine.Handler {
 		}),
 		"keyflow-hygiene": reply(func(in map[string]any, at time.Time) any {
 			return map[string]any{"checkedAt": at, "users": w.users, "exempt": w.exempt, "enforced": []any{}, "consoleUsers": 3,
-				"passwordPolicies": []any{}, "failedAccounts": []any{}, "dryRun": false}
+				"passwordPolicies": []any{}, "failedAccounts": []any{}, "dryRun": false, "nextMarker": ""}
 		}),
 		"keyflow-set-password-policy": reply(func(map[string]any, time.Time) any { return map[string]any{"changed": false} }),
 	}

@@ -171,13 +171,20 @@ func MFA(o Options) (*states.Definition, error) {
 // starts one MFA execution per user to enforce or release, and, when
 // setPasswordPolicy is true, brings non-compliant password policies up to
 // the baseline. A dry run starts and sets nothing.
+//
+// It pages like the key inventory: each Inventory call reads at most
+// maxUsers users (tasks.DefaultHygienePageUsers when 0) and returns a
+// nextMarker, and the machine loops until there is none, so no payload
+// grows with the size of an account or an Organization. Each page's
+// starts stay in this history (an inline Map), where the audit checks them
+// against the page's exempt users.
 func Hygiene(o Options) (*states.Definition, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	r := o.Resources
-	defaults := fmt.Sprintf(`{"accountId":"","organization":false,"organizationalUnitIds":[],"exemptions":[],"graceDays":%d,"dryRun":%t,"setPasswordPolicy":false}`,
+	defaults := fmt.Sprintf(`{"accountId":"","organization":false,"organizationalUnitIds":[],"exemptions":[],"graceDays":%d,"dryRun":%t,"setPasswordPolicy":false,"maxUsers":0}`,
 		int(o.MFAGracePeriod/(24*time.Hour)), o.DryRun)
 
 	start := states.NewMachine("").StartAt("Item")
@@ -220,25 +227,31 @@ func Hygiene(o Options) (*states.Definition, error) {
 	m := states.NewMachine("keyflow hygiene: find console users without MFA, start one MFA enforcement (or release) per user, and report the password policy against the baseline").
 		StartAt("Prepare")
 	m.Pass("Prepare").
-		Comment("The input overrides the defaults field by field.").
-		Parameters(map[string]any{"request.$": "States.JsonMerge(States.StringToJson('" + defaults + "'), $, false)"}).
+		Comment("The input overrides the defaults field by field; progress adds up the pages.").
+		Parameters(map[string]any{
+			"request.$": "States.JsonMerge(States.StringToJson('" + defaults + "'), $, false)",
+			"progress": map[string]any{"marker": "", "pages": 0, "consoleUsers": 0, "started": 0, "enforced": 0, "exempt": 0,
+				"failedAccounts": 0, "passwordPolicies": 0},
+		}).
 		Next("Inventory")
-	req := map[string]any{}
-	for _, f := range []string{"accountId", "organization", "organizationalUnitIds", "exemptions", "graceDays", "dryRun"} {
+	req := map[string]any{"marker.$": "$.progress.marker"}
+	for _, f := range []string{"accountId", "organization", "organizationalUnitIds", "exemptions", "graceDays", "dryRun", "maxUsers"} {
 		req[f+".$"] = "$.request." + f
 	}
 	m.Task("Inventory", r.Hygiene).
+		Comment("One page: at most maxUsers users read, from where the last page ended, so the report stays far under the 256 KiB payload quota.").
 		Parameters(req).
 		ResultSelector(map[string]any{
 			"checkedAt.$": "$.checkedAt", "users.$": "$.users", "dryRun.$": "$.dryRun", "consoleUsers.$": "$.consoleUsers",
 			"enforced.$": "States.ArrayLength($.enforced)", "exempt.$": "States.ArrayLength($.exempt)",
-			"passwordPolicies.$": "$.passwordPolicies", "failedAccounts.$": "$.failedAccounts",
+			"passwordPolicies.$": "$.passwordPolicies", "failedAccounts.$": "States.ArrayLength($.failedAccounts)",
+			"nextMarker.$": "$.nextMarker",
 		}).
 		ResultPath("$.report").
 		Retry(throttled()...).
 		Next("DryRun?")
 	m.Choice("DryRun?").
-		When(states.Compare("$.report.dryRun", "BooleanEquals", true), "Summary").
+		When(states.Compare("$.report.dryRun", "BooleanEquals", true), "MorePages?").
 		Default("StartMFA")
 	m.Map("StartMFA", start).
 		ItemsPath("$.report.users").
@@ -251,19 +264,36 @@ func Hygiene(o Options) (*states.Definition, error) {
 		Next("SetPasswordPolicy?")
 	m.Choice("SetPasswordPolicy?").
 		When(states.Compare("$.request.setPasswordPolicy", "BooleanEquals", true), "SetPasswordPolicies").
-		Default("Summary")
+		Default("MorePages?")
 	m.Map("SetPasswordPolicies", setPolicy).
 		ItemsPath("$.report.passwordPolicies").
 		ItemSelector(map[string]any{"report.$": "$$.Map.Item.Value", "dryRun.$": "$.report.dryRun"}).
 		MaxConcurrency(int64(o.StartConcurrency)).
 		ResultPath("").
-		Next("Summary")
+		Next("MorePages?")
+	m.Choice("MorePages?").
+		When(states.Compare("$.report.nextMarker", "StringEquals", ""), "Summary").
+		Default("NextPage")
+	// sums adds this page's counts to progress.
+	sums := func(extra map[string]any) map[string]any {
+		return merge(map[string]any{
+			"pages.$":            "States.MathAdd($.progress.pages, 1)",
+			"consoleUsers.$":     "States.MathAdd($.progress.consoleUsers, $.report.consoleUsers)",
+			"started.$":          "States.MathAdd($.progress.started, States.ArrayLength($.report.users))",
+			"enforced.$":         "States.MathAdd($.progress.enforced, $.report.enforced)",
+			"exempt.$":           "States.MathAdd($.progress.exempt, $.report.exempt)",
+			"failedAccounts.$":   "States.MathAdd($.progress.failedAccounts, $.report.failedAccounts)",
+			"passwordPolicies.$": "States.MathAdd($.progress.passwordPolicies, States.ArrayLength($.report.passwordPolicies))",
+		}, extra)
+	}
+	m.Pass("NextPage").
+		Comment("The page's users are started: carry on after them.").
+		Parameters(sums(map[string]any{"marker.$": "$.report.nextMarker"})).
+		ResultPath("$.progress").
+		Next("Inventory")
 	m.Pass("Summary").
-		Parameters(map[string]any{
-			"checkedAt.$": "$.report.checkedAt", "consoleUsers.$": "$.report.consoleUsers",
-			"started.$": "States.ArrayLength($.report.users)", "enforced.$": "$.report.enforced", "exempt.$": "$.report.exempt",
-			"passwordPolicies.$": "$.report.passwordPolicies", "failedAccounts.$": "$.report.failedAccounts", "dryRun.$": "$.report.dryRun",
-		}).
+		Comment("Counts only: the users are in each page's Inventory output in the history.").
+		Parameters(sums(map[string]any{"checkedAt.$": "$.report.checkedAt", "dryRun.$": "$.report.dryRun"})).
 		End()
 	return m.Build()
 }

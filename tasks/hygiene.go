@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +24,23 @@ type HygieneInput struct {
 	GraceDays        int               `json:"graceDays,omitempty"`
 	PasswordBaseline *PasswordBaseline `json:"passwordBaseline,omitempty"`
 	DryRun           bool              `json:"dryRun,omitempty"`
+	// MaxUsers (DefaultHygienePageUsers) bounds one call: it reads at most
+	// this many users (and counts each account's password policy as one),
+	// so that its output stays far below Step Functions' 256 KiB payload
+	// quota however large the account.
+	MaxUsers int `json:"maxUsers,omitempty"`
+	// Marker carries on where the previous call stopped (its NextMarker),
+	// in one account or across an Organization.
+	Marker string `json:"marker,omitempty"`
 }
+
+// DefaultHygienePageUsers is how many users one hygiene call reads: a
+// report is at most about 600 bytes (names, an exemption's reason), so a
+// page is at most about 120 KB.
+const DefaultHygienePageUsers = 200
+
+// maxHygienePageUsers is the largest page asked for: IAM's own page limit.
+const maxHygienePageUsers = 1000
 
 // MFAReport is a console user without MFA, or a user whose MFA policy can
 // come off.
@@ -62,12 +79,18 @@ type HygieneOutput struct {
 	LapsedExemptions []Exemption            `json:"lapsedExemptions"`
 	PasswordPolicies []PasswordPolicyReport `json:"passwordPolicies"`
 	DryRun           bool                   `json:"dryRun"`
+	// NextMarker is where the next call (with it as Marker) carries on;
+	// empty when every account was read to its end. An account's password
+	// policy is reported on the page that reads its first users.
+	NextMarker string `json:"nextMarker"`
 }
 
 // Hygiene is the account hygiene inventory: console users without MFA and
 // the password policy. It reads only; the MFA workflow acts on its Users.
 // It is a handler of its own, beside the key Inventory, so that a slow
 // console walk (three calls per user) never delays key rotation.
+// It pages: one call reads at most MaxUsers users, and the workflow loops
+// on NextMarker.
 type Hygiene struct {
 	Accounts  Accounts
 	Now       func() time.Time
@@ -86,6 +109,16 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 	}
 	if in.GraceDays < 0 || in.GraceDays > 365 {
 		return nil, &InvalidInput{Field: "graceDays", Reason: fmt.Sprintf("%d is outside 0 to 365", in.GraceDays)}
+	}
+	if in.MaxUsers < 0 || in.MaxUsers > maxHygienePageUsers {
+		return nil, &InvalidInput{Field: "maxUsers", Reason: fmt.Sprintf("%d is outside 0 to %d", in.MaxUsers, maxHygienePageUsers)}
+	}
+	from, fromMarker, err := parseHygieneMarker(in.Marker)
+	if err != nil {
+		return nil, err
+	}
+	if !in.Organization && from != "" && from != in.AccountID {
+		return nil, &InvalidInput{Field: "marker", Reason: fmt.Sprintf("continues account %s, not %s", from, in.AccountID)}
 	}
 	base := DefaultPasswordBaseline
 	if in.PasswordBaseline != nil {
@@ -136,10 +169,25 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 	}
 	log := logger(h.Log).With("handler", "hygiene")
 	deadline := now.Add(time.Duration(grace) * 24 * time.Hour)
+	// budget is what is left of this page: each user read and each
+	// password policy reported counts one.
+	budget := orDefault(in.MaxUsers, DefaultHygienePageUsers)
 	for _, a := range accounts {
+		marker := ""
+		switch {
+		case a.id < from:
+			continue // read on an earlier page
+		case a.id == from:
+			marker = fromMarker
+		}
+		if budget <= 0 {
+			out.NextMarker = a.id
+			break
+		}
 		c, err := h.Accounts.IAM(ctx, a.id)
+		var next string
 		if err == nil {
-			err = h.hygieneAccount(ctx, c, a.id, a.ous, live, base, deadline, in.DryRun, out)
+			next, err = h.hygieneAccount(ctx, c, a.id, a.ous, live, base, deadline, in.DryRun, marker, &budget, out)
 		}
 		if err != nil {
 			if !in.Organization || ctx.Err() != nil {
@@ -147,43 +195,80 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 			}
 			log.Warn("account skipped", "accountId", a.id, "error", err.Error())
 			out.FailedAccounts = append(out.FailedAccounts, AccountFailure{AccountID: a.id, Error: err.Error(), ErrorType: errorType(err)})
+			budget--
 			continue
 		}
 		out.Accounts = append(out.Accounts, a.id)
+		if next != "" {
+			out.NextMarker = a.id + ":" + next
+			break
+		}
 	}
-	log.Info("hygiene done", "accounts", len(out.Accounts), "consoleUsers", out.ConsoleUsers, "users", len(out.Users), "exempt", len(out.Exempt))
+	log.Info("hygiene done", "accounts", len(out.Accounts), "consoleUsers", out.ConsoleUsers, "users", len(out.Users), "exempt", len(out.Exempt),
+		"more", out.NextMarker != "")
 	return out, nil
 }
 
+// parseHygieneMarker splits a NextMarker: the account to carry on in and,
+// after a colon, the IAM marker within it (none: from its first user).
+func parseHygieneMarker(m string) (account, iamMarker string, err error) {
+	if m == "" {
+		return "", "", nil
+	}
+	account, iamMarker, _ = strings.Cut(m, ":")
+	if !validAccountID(account) {
+		return "", "", &InvalidInput{Field: "marker", Reason: fmt.Sprintf("%q is not a hygiene marker (account[:marker])", truncate(m))}
+	}
+	return account, iamMarker, nil
+}
+
+// hygieneAccount reads one account from marker into out until the account
+// ends or the budget is spent, and returns the IAM marker to carry on from
+// (empty: the account is done). The password policy is read on the
+// account's first page only, so that it is reported once.
 func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string, ous []string, exemptions []Exemption,
-	base PasswordBaseline, deadline time.Time, dryRun bool, out *HygieneOutput) error {
-	pp, err := readPasswordPolicy(ctx, c)
-	if err != nil {
-		return err
+	base PasswordBaseline, deadline time.Time, dryRun bool, marker string, budget *int, out *HygieneOutput) (string, error) {
+	var pp *PasswordPolicyReport
+	if marker == "" {
+		cur, err := readPasswordPolicy(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		r := comparePasswordPolicy(accountID, cur, base)
+		pp = &r
+		*budget--
 	}
 	arn, err := mfaPolicyFor(h.PolicyArn, accountID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var users []MFAReport
 	var enforced, exempt []MFAReport
 	consoleUsers := 0
-	p := iam.NewListUsersPaginator(c, &iam.ListUsersInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	in := &iam.ListUsersInput{}
+	if marker != "" {
+		in.Marker = aws.String(marker)
+	}
+	next := ""
+	for {
+		// At least one user a call: a page spent on the password policy
+		// alone must still move on.
+		in.MaxItems = aws.Int32(int32(max(1, *budget)))
+		page, err := c.ListUsers(ctx, in)
 		if err != nil {
-			return awsErr("ListUsers", err)
+			return "", awsErr("ListUsers", err)
 		}
+		*budget -= len(page.Users)
 		for _, u := range page.Users {
 			if err := ctx.Err(); err != nil {
-				return err
+				return "", err
 			}
 			name := aws.ToString(u.UserName)
 			st, err := readMFAState(ctx, c, accountID, name, arn)
 			if _, gone := err.(*UserNotFound); gone {
 				continue // deleted while we listed
 			} else if err != nil {
-				return err
+				return "", err
 			}
 			if st.ConsoleAccess {
 				consoleUsers++
@@ -207,7 +292,7 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 			// the policy off: whoever owns the exemption owns the user.
 			ex, err := (&Inventory{}).exemption(ctx, c, accountID, name, ous, exemptions)
 			if err != nil {
-				return err
+				return "", err
 			}
 			if ex != nil {
 				r.Action, r.GraceDeadline = "exempt", time.Time{}
@@ -221,11 +306,21 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 			}
 			users = append(users, r)
 		}
+		if !page.IsTruncated || page.Marker == nil {
+			break
+		}
+		in.Marker = page.Marker
+		if *budget <= 0 {
+			next = aws.ToString(page.Marker)
+			break
+		}
 	}
 	out.ConsoleUsers += consoleUsers
 	out.Users = append(out.Users, users...)
 	out.Enforced = append(out.Enforced, enforced...)
 	out.Exempt = append(out.Exempt, exempt...)
-	out.PasswordPolicies = append(out.PasswordPolicies, comparePasswordPolicy(accountID, pp, base))
-	return nil
+	if pp != nil {
+		out.PasswordPolicies = append(out.PasswordPolicies, *pp)
+	}
+	return next, nil
 }

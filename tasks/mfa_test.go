@@ -274,6 +274,49 @@ func TestHygiene(t *testing.T) {
 				f.t.Fatalf("password policy %+v", p)
 			}
 		}},
+		{name: "pages of three users: each user once, the password policy once", setup: func(f *fx) HygieneInput {
+			f.mfaPolicy()
+			for i := range 8 {
+				// Every other user is a console user without MFA.
+				f.consoleUser(fmt.Sprintf("user%02d", i), consoleSpec{console: true, mfa: i%2 == 1})
+			}
+			return HygieneInput{AccountID: f.acct, MaxUsers: 3}
+		}, sandboxOnly: "moto 5.2.1's ListUsers ignores MaxItems and returns every user in one page",
+			check: func(f *fx, in HygieneInput, out *HygieneOutput) {
+				var users []string
+				policies, pages := 0, 0
+				for {
+					pages++
+					// The first page spends one of its three on the password
+					// policy; each reads at most MaxUsers users.
+					if n := len(out.Users) + len(out.Enforced) + len(out.Exempt); n > in.MaxUsers {
+						f.t.Fatalf("page %d reports %d users, more than maxUsers %d", pages, n, in.MaxUsers)
+					}
+					users = append(users, names(out.Users)...)
+					policies += len(out.PasswordPolicies)
+					if out.NextMarker == "" {
+						break
+					}
+					if pages > 10 {
+						f.t.Fatalf("still paging after %d pages (marker %q)", pages, out.NextMarker)
+					}
+					in.Marker = out.NextMarker
+					var err error
+					if out, err = invoke(f.t, newHygiene(f), in); err != nil {
+						f.t.Fatal(err)
+					}
+				}
+				want := []string{"user00:enforce", "user02:enforce", "user04:enforce", "user06:enforce"}
+				if !slices.Equal(users, want) || policies != 1 || pages != 3 {
+					f.t.Fatalf("%d pages: users %v, %d password policies; want 3 pages, %v and one policy", pages, users, policies, want)
+				}
+			}},
+		{name: "a marker of another account", setup: func(f *fx) HygieneInput {
+			return HygieneInput{AccountID: f.acct, Marker: "999999999999:abc"}
+		}, wantErr: "InvalidInput"},
+		{name: "a page larger than IAM's", setup: func(f *fx) HygieneInput {
+			return HygieneInput{AccountID: f.acct, MaxUsers: 1001}
+		}, wantErr: "InvalidInput"},
 		{name: "negative grace days", setup: func(f *fx) HygieneInput {
 			return HygieneInput{AccountID: f.acct, GraceDays: -1}
 		}, wantErr: "InvalidInput"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -104,9 +105,14 @@ func TestEndToEndMFA(t *testing.T) {
 	exemptions := []tasks.Exemption{{Scope: "user", Value: exempt.name, AccountID: exempt.acct, Reason: "break-glass account", Owner: "security@example.com", Expires: start.AddDate(1, 0, 0)}}
 
 	hygiene, _ := b.Machine(statemachines.NameHygiene)
-	res := hygiene.Run(ctx, "hygiene-1", map[string]any{"organization": true, "exemptions": exemptions})
+	// Pages of seven users: page ends fall inside an account and between
+	// accounts, and each user must still be told exactly once.
+	res := hygiene.Run(ctx, "hygiene-1", map[string]any{"organization": true, "exemptions": exemptions, "maxUsers": 7})
 	if res.Status != engine.StatusSucceeded {
 		t.Fatalf("hygiene %s: %s: %s", res.Status, res.Error, res.Cause)
+	}
+	if pages, _ := strconv.Atoi(fmt.Sprint(res.Output.(map[string]any)["pages"])); pages < (rep.Users+6)/7 {
+		t.Errorf("%v pages of 7 for %d users", res.Output.(map[string]any)["pages"], rep.Users)
 	}
 	for _, r := range ends.wait(ctx, t, len(enforce)) {
 		if r.Status != engine.StatusSucceeded {
