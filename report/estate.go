@@ -57,6 +57,71 @@ type Estate struct {
 	// TwoKeys are users with two access keys: the next rotation of either
 	// has no room for a new key until one goes.
 	TwoKeys []User
+	// Hygiene is MFA enforcement and the password policy, when the caller
+	// read them (the hygiene inventory and the MFA executions).
+	Hygiene *Hygiene
+}
+
+// Hygiene is the account hygiene part of the report: each console user
+// without MFA with what keyflow is doing about them, the users the
+// MFA-required policy is on, the exempt users, and each account's password
+// policy against the baseline.
+type Hygiene struct {
+	GraceDays int
+	// Baseline is the password policy baseline, as a person reads it.
+	Baseline string
+	// NoMFA are console users without an MFA device and no policy yet.
+	NoMFA []MFAUser
+	// Attached are the users the MFA-required policy is attached to:
+	// enforced (still without MFA) or to be released (enrolled since).
+	Attached []MFAUser
+	Exempt   []MFAUser
+	// PasswordPolicies has one entry per account.
+	PasswordPolicies []PasswordPolicy
+	// Note says where the grace deadlines come from, or why there are
+	// none (no executions could be read).
+	Note string
+}
+
+// MFA states of a user, as the report names them.
+const (
+	MFAInGrace      = "in grace"         // notified; the policy goes on at Deadline
+	MFANotNotified  = "not yet notified" // the next hygiene run starts the enforcement
+	MFANeedsPerson  = "needs a person"   // the enforcement ended without the policy
+	MFAEnforced     = "enforced"         // the policy is attached, no MFA yet
+	MFAToRelease    = "to release"       // the policy is attached, MFA enrolled
+	MFAExempt       = "exempt"
+	MFAUnknownGrace = "grace unknown" // no executions were read
+)
+
+// MFAUser is one user of the MFA part and what keyflow is doing.
+type MFAUser struct {
+	Account, Name, State string
+	// Notified is when the user was told how to enrol; Deadline is when
+	// the grace period ends (the MFA execution's own graceDeadline, the
+	// instant its Wait state waits for).
+	Notified, Deadline time.Time
+	Detail             string
+}
+
+// PasswordPolicy is one account's password policy against the baseline;
+// each finding is a shortfall ("no password policy" is one).
+type PasswordPolicy struct {
+	Account   string
+	Present   bool
+	Compliant bool
+	Findings  []string
+}
+
+// NonCompliant counts the accounts whose password policy falls short.
+func (h *Hygiene) NonCompliant() int {
+	n := 0
+	for _, p := range h.PasswordPolicies {
+		if !p.Compliant {
+			n++
+		}
+	}
+	return n
 }
 
 // Bucket is a range of key ages [Min, Max) in days; Max 0 is open.

@@ -64,6 +64,9 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"users": func(title string, us []User, max int) usersTable {
 		return usersTable{Title: title, Users: us, Max: max}
 	},
+	"mfa": func(title string, us []MFAUser, max int) mfaTable {
+		return mfaTable{Title: title, Users: us, Max: max}
+	},
 	"events": func(ids []int64) string { return strings.Trim(fmt.Sprint(ids), "[]") },
 }).Parse(pageTmpl))
 
@@ -95,6 +98,12 @@ type approvalRow struct {
 type usersTable struct {
 	Title string
 	Users []User
+	Max   int
+}
+
+type mfaTable struct {
+	Title string
+	Users []MFAUser
 	Max   int
 }
 

@@ -104,6 +104,7 @@ func TestGolden(t *testing.T) {
 		{"audit-breaches", report.Page{Title: "keyflow audit", Generated: t0,
 			Records: records(t, "lifecycle-clean", "lifecycle-delete-before-buffer", "quarantine-without-approval", "lifecycle-secret-in-output")}},
 		{"estate", report.Page{Title: "keyflow report", Generated: t0, Estate: gather(t, sb, rep.MemberAccounts)}},
+		{"estate-hygiene", report.Page{Title: "keyflow report", Generated: t0, Estate: withHygiene(gather(t, sb, rep.MemberAccounts[:1]))}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -136,6 +137,62 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s differs from what Write makes now; read both in a browser, then go test ./report -update", path)
 			}
 		})
+	}
+}
+
+// withHygiene adds an MFA and password-policy part as the CLI builds it:
+// one user of each state and two accounts' policies.
+func withHygiene(e *report.Estate) *report.Estate {
+	acct := e.Accounts[0]
+	e.Hygiene = &report.Hygiene{
+		GraceDays: 7,
+		Baseline:  "minimum length 14, uppercase, lowercase, numbers and symbols, reuse prevention 24, maximum age 90 days",
+		Note:      "Grace deadlines are the MFA executions' own.",
+		NoMFA: []report.MFAUser{
+			{Account: acct, Name: "alice", State: report.MFAInGrace, Notified: t0.Add(-48 * time.Hour), Deadline: t0.Add(5 * 24 * time.Hour)},
+			{Account: acct, Name: "bob", State: report.MFANotNotified, Detail: "the next hygiene run tells them"},
+			{Account: acct, Name: "carol", State: report.MFANeedsPerson, Detail: "the enforcement ended FAILED on 2026-02-27"},
+		},
+		Attached: []report.MFAUser{
+			{Account: acct, Name: "dave", State: report.MFAEnforced, Notified: t0.Add(-10 * 24 * time.Hour), Deadline: t0.Add(-3 * 24 * time.Hour)},
+			{Account: acct, Name: "erin", State: report.MFAToRelease, Detail: "enrolled: the next hygiene run detaches it"},
+		},
+		Exempt: []report.MFAUser{{Account: acct, Name: "frank", State: report.MFAExempt, Detail: "break-glass (security@example.com) until 2027-01-01"}},
+		PasswordPolicies: []report.PasswordPolicy{
+			{Account: acct, Findings: []string{"no account password policy is set: IAM's default applies", "minimum length 0, baseline 14"}},
+			{Account: "210987654321", Present: true, Compliant: true},
+		},
+	}
+	return e
+}
+
+// TestHygieneSection: each MFA user is listed with its state and, when in
+// grace, the deadline; each account's password policy with its findings;
+// the plain users-without-MFA list gives way to it.
+func TestHygieneSection(t *testing.T) {
+	sb, rep := seeded(t)
+	var b bytes.Buffer
+	e := withHygiene(gather(t, sb, rep.MemberAccounts[:1]))
+	if err := report.Write(&b, report.Page{Title: "t", Generated: t0, Estate: e}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		`<section id="hygiene">`,
+		"<td>alice</td><td>in grace</td><td>2026-02-27 09:00:00Z</td><td>2026-03-06 09:00:00Z</td>",
+		"<td>bob</td><td>not yet notified</td>",
+		"<h3>Users the MFA-required policy is attached to (2)</h3>",
+		"<h3>Exempt users (1)</h3>",
+		"none set</span></td><td>no account password policy is set: IAM&#39;s default applies; minimum length 0, baseline 14</td>",
+		"meets the baseline",
+		"<b>1</b>password policies below the baseline",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "console password, no MFA device") {
+		t.Error("the plain list of users without MFA is shown beside the hygiene section")
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
+	"github.com/keyflow/keyflow/audit"
 	"github.com/keyflow/keyflow/cmd/keyflow/local"
 	"github.com/keyflow/keyflow/report"
 	"github.com/keyflow/keyflow/sandbox"
@@ -22,13 +24,17 @@ type reportFlags struct {
 	account string
 	html    string
 	policy  report.Policy
+	// The hygiene inventory's settings, as the schedule passes them.
+	mfaPolicyArn string
+	graceDays    int
+	exemptions   string
 }
 
 func newReportCmd() *cobra.Command {
 	var f reportFlags
 	cmd := &cobra.Command{
 		Use:   "report [--db FILE | --aws] [--account ID] [--html FILE]",
-		Short: "The state of the account(s) now: keys by age, keys due, inactive keys, quarantined users, users without MFA or with two keys",
+		Short: "The state of the account(s) now: keys by age, keys due, inactive keys, quarantined users, users with two keys, MFA enforcement (grace deadlines, the MFA-required policy, exemptions, breaches) and the password policy against the baseline",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -40,7 +46,10 @@ func newReportCmd() *cobra.Command {
 				return invalid("report: --rotation-days %d, --inactive-days %d, --buffer-days %d: want 0 < rotation < inactive < buffer", p.RotationDays, p.InactiveDays, p.BufferDays)
 			}
 			now := time.Now().UTC().Truncate(time.Second)
-			var accounts tasks.Accounts
+			var (
+				accounts tasks.Accounts
+				records  []*audit.Record
+			)
 			if f.aws {
 				cfg, err := config.LoadDefaultConfig(ctx)
 				if err != nil {
@@ -62,13 +71,34 @@ func newReportCmd() *cobra.Command {
 				}
 				accounts = local.SandboxAccounts{Sandbox: sb}
 			}
+			var exemptions []tasks.Exemption
+			if err := json.Unmarshal([]byte(f.exemptions), &exemptions); err != nil {
+				return invalid("report: --exemptions: %v", err)
+			}
 			e, err := gatherEstate(ctx, accounts, f.account, p, now)
 			if err != nil {
 				return err
 			}
+			// The executions are read where the workflows run: the same
+			// store, or AWS. Without them the page says the deadlines are
+			// unknown rather than guessing them.
+			var api executionReader
+			if c, release, err := (&apiFlags{db: f.db, aws: f.aws}).client(ctx); err == nil {
+				defer release()
+				api = c
+			}
+			o := hygieneOptions{policyArn: f.mfaPolicyArn, graceDays: f.graceDays, exemptions: exemptions}
+			if e.Hygiene, records, err = gatherHygiene(ctx, accounts, f.account, o, api, now); err != nil {
+				return err
+			}
 			writeEstate(cmd.OutOrStdout(), e)
+			writeHygiene(cmd.OutOrStdout(), e.Hygiene, records)
 			if f.html != "" {
-				if err := writeAuditHTML(f.html, "keyflow report", nil, "", e, now); err != nil {
+				head, err := audit.Chain("", records)
+				if err != nil {
+					return err
+				}
+				if err := writeAuditHTML(f.html, "keyflow report", records, head, e, now); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", f.html)
@@ -84,6 +114,11 @@ func newReportCmd() *cobra.Command {
 	fl.IntVar(&f.policy.RotationDays, "rotation-days", report.DefaultPolicy.RotationDays, "a key is due at this age")
 	fl.IntVar(&f.policy.InactiveDays, "inactive-days", report.DefaultPolicy.InactiveDays, "a rotated key is deactivated at this age")
 	fl.IntVar(&f.policy.BufferDays, "buffer-days", report.DefaultPolicy.BufferDays, "a deactivated key is deleted at this age")
+	// Any account's ARN of the policy will do: the handlers put each
+	// account's own id into it, as the stack's functions do.
+	fl.StringVar(&f.mfaPolicyArn, "mfa-policy-arn", "arn:aws:iam::000000000000:policy/"+tasks.DefaultMFAPolicyName, "the MFA-required policy (`ARN`) the MFA workflow attaches")
+	fl.IntVar(&f.graceDays, "mfa-grace-days", tasks.DefaultMFAGraceDays, "days a console user without MFA has to enrol")
+	fl.StringVar(&f.exemptions, "exemptions", "[]", "the exemptions the hygiene inventory honours, as the template's Exemptions `JSON`")
 	return cmd
 }
 
@@ -173,6 +208,8 @@ func writeEstate(w io.Writer, e *report.Estate) {
 	keys("Keys due", e.Due)
 	keys("Keys in their inactive window", e.Inactive)
 	users("Quarantined users", e.Quarantined)
-	users("Console users without MFA", e.NoMFA)
+	if e.Hygiene == nil { // writeHygiene lists them with what keyflow does
+		users("Console users without MFA", e.NoMFA)
+	}
 	users("Users with two keys", e.TwoKeys)
 }
