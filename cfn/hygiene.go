@@ -145,8 +145,10 @@ func hygiene(t *cloudformation.Template) error {
 	}
 	cond := ipDoc.(map[string]any)["Statement"].([]any)[0].(map[string]any)["Condition"].(map[string]any)
 	cond["NotIpAddress"].(map[string]any)[policy.KeySourceIP] = ref(paramSourceRanges)
+	// CloudFormation names it: nothing finds it by name (the group is
+	// given here), and a fixed name would clash with a second keyflow
+	// stack in the same account.
 	t.Resources["SourceIpPolicy"] = &iam.ManagedPolicy{
-		ManagedPolicyName:          cloudformation.String(policy.SourceIPName),
 		Description:                cloudformation.String("keyflow: deny every request from outside the allowed ranges, except AWS services acting for the user"),
 		PolicyDocument:             ipDoc,
 		Groups:                     []string{cloudformation.If(condSourceIPGroup, cloudformation.Ref(paramSourceGroup), cloudformation.Ref("AWS::NoValue"))},

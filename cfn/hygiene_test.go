@@ -80,6 +80,9 @@ func TestPoliciesAsCode(t *testing.T) {
 
 	res := resources(decode(t, central))
 	ipRes := res["SourceIpPolicy"]
+	if name, named := properties(ipRes)["ManagedPolicyName"]; named {
+		t.Errorf("source-IP policy named %v: a second stack in the account would clash", name)
+	}
 	if ipRes["Condition"] != condSourceIP {
 		t.Errorf("source-IP policy condition %v", ipRes["Condition"])
 	}
