@@ -49,6 +49,9 @@ type Local struct {
 	live     map[string]*engine.Execution
 	wg       sync.WaitGroup
 	readOnly bool
+	// engineOpts are the caller's engine options, handlers locked (see
+	// lockedHandlers), which TestState's throwaway engines start from.
+	engineOpts engine.Options
 }
 
 type machineRev struct {
@@ -72,6 +75,8 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 	l := &Local{store: st, machines: map[string]*engine.Machine{}, revOf: map[*engine.Machine]machineRev{}, live: map[string]*engine.Execution{}}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	eo := o.Engine
+	eo.Handlers = lockedHandlers(eo.Handlers)
+	l.engineOpts = eo
 	eo.Journal = journal{s: l, rev: l.revisionOf}
 	eo.TokenSecret = secret
 	onStart := eo.OnExecutionStart
@@ -783,12 +788,6 @@ func (l *Local) SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeat
 		return nil, err
 	}
 	return &sfn.SendTaskHeartbeatOutput{}, nil
-}
-
-// TestState is not served: it needs a state run outside any execution,
-// which the engine does not offer yet.
-func (l *Local) TestState(context.Context, *sfn.TestStateInput, ...func(*sfn.Options)) (*sfn.TestStateOutput, error) {
-	return nil, validation("TestState is not supported by keyflow's local service")
 }
 
 // ---- helpers ----
