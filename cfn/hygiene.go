@@ -22,6 +22,10 @@ const (
 	paramSourceRanges = "AllowedSourceIpRanges"
 	paramMFAGroup     = "MFARequiredGroup"
 	paramSourceGroup  = "SourceIpGroup"
+	// paramMemberMFAPolicy (central) and paramMFAPolicyName (member) are
+	// the name of the member stacks' copy of the MFA-required policy.
+	paramMemberMFAPolicy = "MemberMFAPolicyName"
+	paramMFAPolicyName   = "MFAPolicyName"
 )
 
 // accountIAMActions are IAM actions on the account itself: IAM authorizes
@@ -33,9 +37,9 @@ var accountIAMActions = map[string]bool{"iam:GetAccountPasswordPolicy": true, "i
 var policyAttachActions = map[string]bool{"iam:AttachUserPolicy": true, "iam:DetachUserPolicy": true}
 
 // iamStatements scopes a role's IAM actions: user actions to the account's
-// users, attach/detach to the MFA policy by condition, account-level reads
-// and writes to "*".
-func iamStatements(actions []string) []any {
+// users, attach/detach to the MFA policy (mfaPolicyArn, the template's own
+// copy) by condition, account-level reads and writes to "*".
+func iamStatements(actions []string, mfaPolicyArn any) []any {
 	var users, account, attach []string
 	for _, a := range actions {
 		switch {
@@ -53,9 +57,7 @@ func iamStatements(actions []string) []any {
 	}
 	if len(attach) > 0 {
 		s := allow("MFAPolicyOnUsers", attach, usersInAccount)
-		s.Condition = map[string]any{"ArnEquals": map[string]any{
-			"iam:PolicyARN": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + policy.MFARequiredName),
-		}}
+		s.Condition = map[string]any{"ArnEquals": map[string]any{"iam:PolicyARN": mfaPolicyArn}}
 		out = append(out, s)
 	}
 	if len(account) > 0 {
@@ -97,15 +99,24 @@ func policyDocument(d *policy.Document) (any, error) {
 	return walk(v), nil
 }
 
-// mfaPolicy is the MFA-required policy, under the name the handlers attach
-// in every account.
-func mfaPolicy(groups []string) (*iam.ManagedPolicy, error) {
+// policyNameParam is a parameter naming the member stacks' MFA policy, with
+// IAM's rule for a policy name, so a bad one fails the stack rather than
+// every MFA execution.
+func policyNameParam(desc string) cloudformation.Parameter {
+	p := param("String", desc, policy.MFARequiredName)
+	p.AllowedPattern = cloudformation.String(`^[\w+=,.@-]{1,128}$`)
+	return p
+}
+
+// mfaPolicy is the MFA-required policy, named name (nil: CloudFormation
+// names it).
+func mfaPolicy(name *string, groups []string) (*iam.ManagedPolicy, error) {
 	doc, err := policyDocument(policy.MFARequired("${AWS::Partition}"))
 	if err != nil {
 		return nil, err
 	}
 	return &iam.ManagedPolicy{
-		ManagedPolicyName: cloudformation.String(policy.MFARequiredName),
+		ManagedPolicyName: name,
 		Description:       cloudformation.String("keyflow: without an MFA session, deny everything except enrolling an MFA device on one's own user"),
 		PolicyDocument:    doc,
 		Groups:            groups,
@@ -126,7 +137,13 @@ func hygiene(t *cloudformation.Template) error {
 	t.Conditions[condMFAGroup] = nonEmpty(paramMFAGroup)
 	t.Conditions[condSourceIPGroup] = map[string]any{"Fn::And": []any{map[string]any{"Condition": condSourceIP}, nonEmpty(paramSourceGroup)}}
 
-	mfa, err := mfaPolicy([]string{cloudformation.If(condMFAGroup, cloudformation.Ref(paramMFAGroup), cloudformation.Ref("AWS::NoValue"))})
+	t.Parameters[paramMemberMFAPolicy] = policyNameParam(
+		"Name of the MFA-required policy the member template creates in the other accounts (its MFAPolicyName); this stack's own copy is named by CloudFormation.")
+	// CloudFormation names it: the member template may be deployed in
+	// this account too (by a StackSet over the whole Organization, say),
+	// and its copy has the fixed name the handlers find in every other
+	// account. The handlers get this one's ARN (mfaPolicyArn).
+	mfa, err := mfaPolicy(nil, []string{cloudformation.If(condMFAGroup, cloudformation.Ref(paramMFAGroup), cloudformation.Ref("AWS::NoValue"))})
 	if err != nil {
 		return err
 	}

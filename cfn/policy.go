@@ -102,7 +102,10 @@ func handlerStatements(h Handler, useKey bool) []any {
 		by[service(a)] = append(by[service(a)], a)
 	}
 	var out []any
-	out = append(out, iamStatements(by["iam"])...)
+	// The central roles act in this account with their own rights (the
+	// member role's govern the others), so this stack's MFA policy is the
+	// only one they may attach.
+	out = append(out, iamStatements(by["iam"], ref("MFARequiredPolicy"))...)
 	if a := by["secretsmanager"]; len(a) > 0 {
 		out = append(out, allow("UserSecrets", a, userSecrets))
 	}

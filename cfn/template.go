@@ -22,7 +22,6 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation/stepfunctions"
 	"github.com/awslabs/goformation/v7/intrinsics"
 
-	"github.com/keyflow/keyflow/policy"
 	"github.com/keyflow/keyflow/statemachines"
 	"github.com/keyflow/keyflow/states"
 )
@@ -169,6 +168,10 @@ func Central(o Options) ([]byte, error) {
 	}
 	t.Outputs["TopicArn"] = cloudformation.Output{Description: cloudformation.String("notifications and approval requests"), Value: cloudformation.Ref("Topic")}
 	t.Outputs["SecretsKeyArn"] = cloudformation.Output{Description: cloudformation.String("KMS key for the users' secrets"), Value: cloudformation.GetAtt("SecretsKey", "Arn")}
+	t.Outputs["MFARequiredPolicyArn"] = cloudformation.Output{
+		Description: cloudformation.String("this account's MFA-required policy, named by CloudFormation (keyflow report --aws --mfa-policy-arn)"),
+		Value:       cloudformation.Ref("MFARequiredPolicy"),
+	}
 
 	doc, err := render(t)
 	if err != nil {
@@ -331,7 +334,8 @@ func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 	case "audit-record":
 		env["KEYFLOW_AUDIT_BUCKET"] = cloudformation.Ref("AuditBucket")
 	case "hygiene", "check-mfa", "enforce-mfa":
-		env["KEYFLOW_MFA_POLICY_ARN"] = mfaPolicyArn
+		env["KEYFLOW_MFA_POLICY_ARN"] = cloudformation.Ref("MFARequiredPolicy")
+		env["KEYFLOW_MFA_MEMBER_POLICY_NAME"] = cloudformation.Ref(paramMemberMFAPolicy)
 	}
 	t.Resources[h.Logical+"Function"] = &lambda.Function{
 		FunctionName:                 cloudformation.String(h.FunctionName),
@@ -715,6 +719,7 @@ func Member() ([]byte, error) {
 	t.Parameters = cloudformation.Parameters{
 		"CentralAccountId": central,
 		paramMemberRole:    param("String", "Name of this role; the central stack's MemberRoleName.", MemberRoleName),
+		paramMFAPolicyName: policyNameParam("Name of this account's MFA-required policy; the central stack's MemberMFAPolicyName."),
 	}
 	by := map[string][]string{}
 	for _, a := range memberActions() {
@@ -736,11 +741,12 @@ func Member() ([]byte, error) {
 		AssumeRolePolicyDocument: document(assume),
 		MaxSessionDuration:       cloudformation.Int(3600),
 		Policies: []iam.Role_Policy{{PolicyName: "keyflow", PolicyDocument: document(
-			append(iamStatements(by["iam"]), allow("UserSecrets", by["secretsmanager"], userSecrets))...,
+			append(iamStatements(by["iam"], memberMFAPolicyArn), allow("UserSecrets", by["secretsmanager"], userSecrets))...,
 		)}},
 	}
-	// The MFA workflow attaches this account's copy of the policy.
-	mfa, err := mfaPolicy(nil)
+	// The MFA workflow attaches this account's copy of the policy, which
+	// it finds by this name.
+	mfa, err := mfaPolicy(cloudformation.RefPtr(paramMFAPolicyName), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -787,6 +793,6 @@ func marshal(doc map[string]any) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// mfaPolicyArn is the MFA-required policy every account holds under the
-// same name (the handlers put the target account into it).
-var mfaPolicyArn = cloudformation.Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + policy.MFARequiredName)
+// memberMFAPolicyArn is the member stack's MFA-required policy, by the name
+// the central stack's handlers look for.
+var memberMFAPolicyArn = sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${" + paramMFAPolicyName + "}")

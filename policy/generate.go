@@ -13,9 +13,12 @@ const (
 	KeyUserName      = "aws:username"
 )
 
-// Names of the customer-managed policies in the template. tasks repeats
-// MFARequiredName (it must not import this package); a cfn test keeps the
-// two equal.
+// Names of the customer-managed policies. MFARequiredName is the member
+// template's MFA policy, which the handlers find by name in every member
+// account; the central template's copy is named by CloudFormation, so that
+// a member stack in the central account does not clash with it. tasks
+// repeats MFARequiredName (it must not import this package); a cfn test
+// keeps the two equal.
 const (
 	MFARequiredName = "keyflow-mfa-required"
 	SourceIPName    = "keyflow-source-ip-restriction"

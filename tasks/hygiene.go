@@ -92,10 +92,12 @@ type HygieneOutput struct {
 // It pages: one call reads at most MaxUsers users, and the workflow loops
 // on NextMarker.
 type Hygiene struct {
-	Accounts  Accounts
-	Now       func() time.Time
-	Log       *slog.Logger
-	PolicyArn string
+	Accounts Accounts
+	Now      func() time.Time
+	Log      *slog.Logger
+	// PolicyArn and MemberPolicyName: as CheckMFA's.
+	PolicyArn        string
+	MemberPolicyName string
 }
 
 // Handle implements the handler.
@@ -127,7 +129,7 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 	if err := base.validate(); err != nil {
 		return nil, err
 	}
-	if _, err := mfaPolicyFor(h.PolicyArn, "000000000000"); err != nil {
+	if _, err := mfaPolicyFor(h.PolicyArn, h.MemberPolicyName, "000000000000"); err != nil {
 		return nil, err
 	}
 	now := clock(h.Now)
@@ -238,7 +240,7 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 		pp = &r
 		*budget--
 	}
-	arn, err := mfaPolicyFor(h.PolicyArn, accountID)
+	arn, err := mfaPolicyFor(h.PolicyArn, h.MemberPolicyName, accountID)
 	if err != nil {
 		return "", err
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
-// DefaultMFAPolicyName is the customer-managed policy the template creates
-// (from policy.MFARequired) and EnforceMFA attaches.
+// DefaultMFAPolicyName is the name the member template gives its copy of
+// the MFA-required policy (from policy.MFARequired) in every member
+// account, and so the one EnforceMFA attaches there unless told otherwise.
+// The central stack's own copy has a name CloudFormation makes up: a member
+// stack deployed in the central account too would otherwise clash with it.
 const DefaultMFAPolicyName = "keyflow-mfa-required"
 
 // DefaultMFAGraceDays is how long a console user without MFA has to enrol
@@ -44,10 +47,12 @@ type CheckMFA struct {
 	Accounts Accounts
 	Now      func() time.Time
 	Log      *slog.Logger
-	// PolicyArn is the MFA-required policy (the template passes it in the
-	// environment). Its account field is replaced by the checked account's:
-	// every account has its own copy under the same name.
-	PolicyArn string
+	// PolicyArn is the central stack's MFA-required policy (the template
+	// passes it in the environment), used as is in its own account.
+	// MemberPolicyName (DefaultMFAPolicyName when empty) is the member
+	// stacks' copy, found in any other account under that name.
+	PolicyArn        string
+	MemberPolicyName string
 }
 
 // Handle implements the handler.
@@ -58,7 +63,7 @@ func (h *CheckMFA) Handle(ctx context.Context, in CheckMFAInput) (*MFAState, err
 	if err := validateUser(in.AccountID, in.UserName); err != nil {
 		return nil, err
 	}
-	arn, err := mfaPolicyFor(h.PolicyArn, in.AccountID)
+	arn, err := mfaPolicyFor(h.PolicyArn, h.MemberPolicyName, in.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +124,13 @@ func readMFAState(ctx context.Context, c IAMAPI, accountID, userName, policyArn 
 	return st, nil
 }
 
-// mfaPolicyFor is the MFA policy's ARN in accountID: configured as one ARN,
-// deployed under the same name in every account.
-func mfaPolicyFor(configured, accountID string) (string, error) {
+// mfaPolicyFor is the MFA policy's ARN in accountID. configured is the
+// central stack's policy, whose account is the central one: there it is
+// used as is. Every other account has the member stack's copy, named
+// memberName (DefaultMFAPolicyName when empty). The two cannot share a
+// name: the member template may be deployed in the central account too, and
+// one account cannot hold two policies of one name.
+func mfaPolicyFor(configured, memberName, accountID string) (string, error) {
 	if configured == "" {
 		return "", &InvalidInput{Field: "policyArn", Reason: "no MFA-required policy configured (KEYFLOW_MFA_POLICY_ARN)"}
 	}
@@ -129,8 +138,31 @@ func mfaPolicyFor(configured, accountID string) (string, error) {
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "policy/") {
 		return "", &InvalidInput{Field: "policyArn", Reason: fmt.Sprintf("%q is not an IAM policy ARN", truncate(configured))}
 	}
-	parts[4] = accountID
+	if memberName == "" {
+		memberName = DefaultMFAPolicyName
+	}
+	if !validPolicyName(memberName) {
+		return "", &InvalidInput{Field: "memberPolicyName", Reason: fmt.Sprintf("%q is not an IAM policy name (KEYFLOW_MFA_MEMBER_POLICY_NAME)", truncate(memberName))}
+	}
+	if parts[4] == accountID {
+		return configured, nil
+	}
+	parts[4], parts[5] = accountID, "policy/"+memberName
 	return strings.Join(parts, ":"), nil
+}
+
+// validPolicyName is IAM's rule for a managed policy's name: 1 to 128 of
+// letters, digits and +=,.@-_.
+func validPolicyName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+=,.@-_", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // EnforceMFAInput says whether to attach or detach the MFA-required policy.
@@ -175,10 +207,12 @@ type EnforceMFAOutput struct {
 // Attach reads the user again first: someone who enrolled a minute ago is
 // not locked out by a check made before.
 type EnforceMFA struct {
-	Accounts  Accounts
-	Now       func() time.Time
-	Log       *slog.Logger
-	PolicyArn string
+	Accounts Accounts
+	Now      func() time.Time
+	Log      *slog.Logger
+	// PolicyArn and MemberPolicyName: as CheckMFA's.
+	PolicyArn        string
+	MemberPolicyName string
 }
 
 // GracePeriodNotOver is an attach asked for before the user's deadline.
@@ -224,7 +258,7 @@ func (h *EnforceMFA) Handle(ctx context.Context, in EnforceMFAInput) (*EnforceMF
 			return nil, &GracePeriodNotOver{UserName: in.UserName, GraceDeadline: in.GraceDeadline, Now: now}
 		}
 	}
-	arn, err := mfaPolicyFor(h.PolicyArn, in.AccountID)
+	arn, err := mfaPolicyFor(h.PolicyArn, h.MemberPolicyName, in.AccountID)
 	if err != nil {
 		return nil, err
 	}

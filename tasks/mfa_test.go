@@ -2,8 +2,10 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -408,4 +410,41 @@ func TestSetPasswordPolicy(t *testing.T) {
 			return SetPasswordPolicyInput{AccountID: f.acct, Baseline: &PasswordBaseline{MinimumLength: 200}}
 		}, wantErr: "InvalidInput"},
 	})
+}
+
+// TestMFAPolicyFor: the central stack's policy (whatever CloudFormation
+// named it) in its own account, the member stacks' copy by name anywhere
+// else; a bad configuration is refused before any call.
+func TestMFAPolicyFor(t *testing.T) {
+	const central = "arn:aws:iam::111111111111:policy/keyflow-central-MFARequiredPolicy-1A2B3C4D5E6F"
+	for _, c := range []struct {
+		name, configured, member, account string
+		want, wantErr                     string
+	}{
+		{name: "the central account's own policy", configured: central, account: "111111111111", want: central},
+		{name: "a member account's copy, default name", configured: central, account: "222222222222",
+			want: "arn:aws:iam::222222222222:policy/" + DefaultMFAPolicyName},
+		{name: "a member account's copy, configured name", configured: central, member: "acme-mfa", account: "222222222222",
+			want: "arn:aws:iam::222222222222:policy/acme-mfa"},
+		{name: "another partition", configured: "arn:aws-us-gov:iam::111111111111:policy/p", account: "222222222222",
+			want: "arn:aws-us-gov:iam::222222222222:policy/" + DefaultMFAPolicyName},
+		{name: "nothing configured", account: "111111111111", wantErr: "KEYFLOW_MFA_POLICY_ARN"},
+		{name: "not a policy ARN", configured: "arn:aws:iam::111111111111:role/r", account: "111111111111", wantErr: "not an IAM policy ARN"},
+		{name: "a member name IAM refuses", configured: central, member: "mfa/required", account: "222222222222", wantErr: "KEYFLOW_MFA_MEMBER_POLICY_NAME"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := mfaPolicyFor(c.configured, c.member, c.account)
+			switch {
+			case c.wantErr != "":
+				var bad *InvalidInput
+				if !errors.As(err, &bad) || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("got %q, %v; want an InvalidInput saying %q", got, err, c.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case got != c.want:
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
+	}
 }

@@ -75,11 +75,11 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 	case "release":
 		return (&tasks.Release{Accounts: accounts, Now: now, Log: log}).Handle, nil
 	case "hygiene":
-		return (&tasks.Hygiene{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+		return (&tasks.Hygiene{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME")}).Handle, nil
 	case "check-mfa":
-		return (&tasks.CheckMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+		return (&tasks.CheckMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME")}).Handle, nil
 	case "enforce-mfa":
-		return (&tasks.EnforceMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN")}).Handle, nil
+		return (&tasks.EnforceMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME")}).Handle, nil
 	case "set-password-policy":
 		return (&tasks.SetPasswordPolicy{Accounts: accounts, Now: now, Log: log}).Handle, nil
 	case "audit-record":

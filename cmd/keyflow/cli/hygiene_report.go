@@ -31,9 +31,10 @@ type executionReader interface {
 // hygieneOptions are what the hygiene inventory is run with, as the
 // schedule runs it.
 type hygieneOptions struct {
-	policyArn  string
-	graceDays  int
-	exemptions []tasks.Exemption
+	policyArn        string
+	memberPolicyName string
+	graceDays        int
+	exemptions       []tasks.Exemption
 }
 
 // maxHygienePages bounds the report's walk: 10,000 pages of 200 users is
@@ -46,7 +47,7 @@ const maxHygienePages = 10000
 // to read); the page then says the deadlines are unknown. The records are
 // the audit of every MFA and hygiene execution, for the breaches.
 func gatherHygiene(ctx context.Context, accounts tasks.Accounts, account string, o hygieneOptions, api executionReader, now time.Time) (*report.Hygiene, []*audit.Record, error) {
-	h := &tasks.Hygiene{Accounts: accounts, Now: func() time.Time { return now }, PolicyArn: o.policyArn}
+	h := &tasks.Hygiene{Accounts: accounts, Now: func() time.Time { return now }, PolicyArn: o.policyArn, MemberPolicyName: o.memberPolicyName}
 	in := tasks.HygieneInput{AccountID: account, Organization: account == "", Exemptions: o.exemptions, GraceDays: o.graceDays, DryRun: true}
 	var pages []*tasks.HygieneOutput
 	for {

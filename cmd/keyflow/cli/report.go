@@ -26,6 +26,7 @@ type reportFlags struct {
 	policy  report.Policy
 	// The hygiene inventory's settings, as the schedule passes them.
 	mfaPolicyArn string
+	mfaMember    string
 	graceDays    int
 	exemptions   string
 }
@@ -44,6 +45,12 @@ func newReportCmd() *cobra.Command {
 			p := f.policy
 			if p.RotationDays <= 0 || p.InactiveDays <= p.RotationDays || p.BufferDays <= p.InactiveDays {
 				return invalid("report: --rotation-days %d, --inactive-days %d, --buffer-days %d: want 0 < rotation < inactive < buffer", p.RotationDays, p.InactiveDays, p.BufferDays)
+			}
+			if f.aws && !cmd.Flags().Changed("mfa-policy-arn") {
+				// CloudFormation names the central stack's MFA policy: no
+				// default can find it, and a wrong one would report the
+				// central account's enforced users as unenforced.
+				return invalid("report: --aws needs --mfa-policy-arn, the central stack's MFARequiredPolicyArn output")
 			}
 			now := time.Now().UTC().Truncate(time.Second)
 			var (
@@ -87,7 +94,7 @@ func newReportCmd() *cobra.Command {
 				defer release()
 				api = c
 			}
-			o := hygieneOptions{policyArn: f.mfaPolicyArn, graceDays: f.graceDays, exemptions: exemptions}
+			o := hygieneOptions{policyArn: f.mfaPolicyArn, memberPolicyName: f.mfaMember, graceDays: f.graceDays, exemptions: exemptions}
 			if e.Hygiene, records, err = gatherHygiene(ctx, accounts, f.account, o, api, now); err != nil {
 				return err
 			}
@@ -114,9 +121,13 @@ func newReportCmd() *cobra.Command {
 	fl.IntVar(&f.policy.RotationDays, "rotation-days", report.DefaultPolicy.RotationDays, "a key is due at this age")
 	fl.IntVar(&f.policy.InactiveDays, "inactive-days", report.DefaultPolicy.InactiveDays, "a rotated key is deactivated at this age")
 	fl.IntVar(&f.policy.BufferDays, "buffer-days", report.DefaultPolicy.BufferDays, "a deactivated key is deleted at this age")
-	// Any account's ARN of the policy will do: the handlers put each
-	// account's own id into it, as the stack's functions do.
-	fl.StringVar(&f.mfaPolicyArn, "mfa-policy-arn", "arn:aws:iam::000000000000:policy/"+tasks.DefaultMFAPolicyName, "the MFA-required policy (`ARN`) the MFA workflow attaches")
+	// The central stack's policy is named by CloudFormation, so on AWS it
+	// must be given; the default suits the sandbox, where every account's
+	// copy has the member name. Any other account's copy is found by
+	// --mfa-member-policy-name, as the stack's functions find it.
+	fl.StringVar(&f.mfaPolicyArn, "mfa-policy-arn", "arn:aws:iam::000000000000:policy/"+tasks.DefaultMFAPolicyName,
+		"the central stack's MFA-required policy (`ARN`); with --aws, give the stack's MFARequiredPolicyArn output, or the central account's users are read against the wrong policy")
+	fl.StringVar(&f.mfaMember, "mfa-member-policy-name", tasks.DefaultMFAPolicyName, "the MFA-required policy's `NAME` in the member accounts (the stacks' MemberMFAPolicyName)")
 	fl.IntVar(&f.graceDays, "mfa-grace-days", tasks.DefaultMFAGraceDays, "days a console user without MFA has to enrol")
 	fl.StringVar(&f.exemptions, "exemptions", "[]", "the exemptions the hygiene inventory honours, as the template's Exemptions `JSON`")
 	return cmd

@@ -76,3 +76,13 @@ func TestReportCommand(t *testing.T) {
 	assert.True(t, strings.Contains(string(b), `<svg class="chart" id="key-ages"`), "no key-age chart")
 	assert.False(t, audit.LooksLikeSecret(string(b)))
 }
+
+// TestReportAWSNeedsTheMFAPolicy: on AWS the central stack's MFA policy has
+// a name CloudFormation chose, so --aws without it is refused before any
+// AWS call.
+func TestReportAWSNeedsTheMFAPolicy(t *testing.T) {
+	var o, e bytes.Buffer
+	require.Equal(t, ExitInvalid, Run([]string{"report", "--aws"}, nil, &o, &e))
+	assert.Contains(t, e.String(), "--mfa-policy-arn")
+	assert.Contains(t, e.String(), "MFARequiredPolicyArn")
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/keyflow/keyflow/tasks"
 )
 
-// MFAPolicyArn is the MFA-required policy the local handlers attach: the
-// same name in every account, as the member stack deploys it on AWS.
+// MFAPolicyArn is the MFA-required policy the local handlers attach in the
+// home account. On AWS CloudFormation names the central stack's copy; the
+// sandbox has no stack, so it uses the member name there too, and every
+// account's copy is the one ensureMFAPolicy creates.
 func (b *Backend) MFAPolicyArn() string {
 	return fmt.Sprintf("arn:aws:iam::%s:policy/%s", b.opts.AccountID, policy.MFARequiredName)
 }
