@@ -30,6 +30,7 @@ fuzz: ## each fuzz target for 30 s
 	$(GO) test ./states/intrinsic -run '^$$' -fuzz FuzzIntrinsic -fuzztime 30s
 	$(GO) test ./states/payload -run '^$$' -fuzz FuzzPayload -fuzztime 30s
 	$(GO) test ./policy -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./engine/sfnjson -run '^$$' -fuzz FuzzUnmarshal -fuzztime 30s
 
 bench-durable: ## executions parked in a Wait: process memory, store size and restart time (KEYFLOW_BENCH_PARKED, default 100000)
 	KEYFLOW_BENCH_PARKED=$${KEYFLOW_BENCH_PARKED:-100000} $(GO) test -run '^$$' -bench Parked -benchtime 1x -timeout 60m ./engine/service/

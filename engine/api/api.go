@@ -163,7 +163,7 @@ func (e errDecode) Error() string { return e.err.Error() }
 func bind[I, O any](call func(context.Context, *I, ...func(*sfn.Options)) (*O, error)) operation {
 	return func(ctx context.Context, body []byte) (any, error) {
 		in := new(I)
-		if err := decode(body, in); err != nil {
+		if err := sfnjson.Unmarshal(body, in); err != nil {
 			return nil, errDecode{err}
 		}
 		out, err := call(ctx, in)

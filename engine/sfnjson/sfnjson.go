@@ -1,15 +1,17 @@
-// Package sfnjson writes aws-sdk-go-v2 sfn values (history events, the
-// outputs of DescribeExecution, ListExecutions, ...) as the Step Functions
-// JSON 1.0 wire format, so that `keyflow run --history` files and the local
-// API server answer exactly what the real service answers, and the real sfn
-// client decodes them.
+// Package sfnjson is the Step Functions JSON 1.0 wire format of the
+// aws-sdk-go-v2 sfn shapes (history events, the inputs and outputs of
+// every operation). Marshal writes it, so that `keyflow run --history`
+// files and the local API server answer exactly what the real service
+// answers, and the real sfn client decodes them; Unmarshal reads it, for
+// the server's requests and for the history events the local store keeps.
 //
 // The SDK ships only the client side: it decodes this format but cannot
-// write it. The rules are few and uniform across the service's shapes —
-// member names are the Go field names with a lower-case first letter,
-// timestamps are epoch seconds with fractional milliseconds, enums are their
-// string values, nil members are omitted — so one reflective encoder covers
-// every shape instead of sixty hand-written ones.
+// write it, and decodes only outputs. The rules are few and uniform across
+// the service's shapes — member names are the Go field names with a
+// lower-case first letter, timestamps are epoch seconds with fractional
+// milliseconds, enums are their string values, nil members are omitted —
+// so one reflective encoder and one decoder cover every shape instead of
+// sixty hand-written ones.
 //
 // It imports only the SDK and the standard library.
 package sfnjson

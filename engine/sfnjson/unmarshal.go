@@ -1,4 +1,4 @@
-package api
+package sfnjson
 
 import (
 	"bytes"
@@ -9,20 +9,18 @@ import (
 	"reflect"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
-// decode reads a request body in the Step Functions JSON 1.0 format into v,
-// a pointer to an sfn input shape. It is the reverse of sfnjson.Marshal and
-// follows the same rules: member names are the Go field names with a
+// Unmarshal reads the Step Functions JSON 1.0 format into v, a pointer to
+// an sfn shape (a request's input, a history event). It is the reverse of
+// Marshal and follows the same rules: member names are the Go field names with a
 // lower-case first letter, timestamps are epoch seconds, blobs are base64.
 //
 // encoding/json is not used directly because it matches member names
 // case-insensitively (the service does not) and cannot read a timestamp
 // from a number. Unknown members are ignored, as the service ignores them,
 // so a newer client still works.
-func decode(body []byte, v any) error {
+func Unmarshal(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil // the SDK sends {} for an empty input; some clients send nothing
@@ -31,21 +29,15 @@ func decode(body []byte, v any) error {
 	d.UseNumber()
 	var doc any
 	if err := d.Decode(&doc); err != nil {
-		return fmt.Errorf("api: the body is not JSON: %w", err)
+		return fmt.Errorf("sfnjson: the body is not JSON: %w", err)
 	}
 	if d.More() {
-		return fmt.Errorf("api: the body has data after its JSON value")
+		return fmt.Errorf("sfnjson: the body has data after its JSON value")
 	}
 	if _, ok := doc.(map[string]any); !ok {
-		return fmt.Errorf("api: the body is %s, not an object", kindOf(doc))
+		return fmt.Errorf("sfnjson: the body is %s, not an object", kindOf(doc))
 	}
 	return assign(reflect.ValueOf(v).Elem(), doc, "")
-}
-
-// wireName is a field's member name on the wire, as sfnjson writes it.
-func wireName(goName string) string {
-	r, n := utf8.DecodeRuneInString(goName)
-	return string(unicode.ToLower(r)) + goName[n:]
 }
 
 func assign(dst reflect.Value, src any, path string) error {
@@ -79,7 +71,7 @@ func assign(dst reflect.Value, src any, path string) error {
 			if !f.IsExported() {
 				continue
 			}
-			name := wireName(f.Name)
+			name := memberName(f.Name)
 			if val, ok := m[name]; ok {
 				if err := assign(dst.Field(i), val, join(path, name)); err != nil {
 					return err
@@ -164,10 +156,8 @@ func assign(dst reflect.Value, src any, path string) error {
 		dst.SetFloat(f)
 		return nil
 	}
-	return fmt.Errorf("api: member %q: cannot decode into %s", path, dst.Type())
+	return fmt.Errorf("sfnjson: member %q: cannot decode into %s", path, dst.Type())
 }
-
-var timeType = reflect.TypeOf(time.Time{})
 
 // timestamp reads the JSON 1.0 protocol's epoch seconds (with a fraction for
 // milliseconds); an RFC 3339 string is accepted too, since some hand-written
@@ -199,7 +189,7 @@ func join(path, name string) string {
 }
 
 func mismatch(path, want string, got any) error {
-	return fmt.Errorf("api: member %q: %s expected, got %s", path, want, kindOf(got))
+	return fmt.Errorf("sfnjson: member %q: %s expected, got %s", path, want, kindOf(got))
 }
 
 func kindOf(v any) string {

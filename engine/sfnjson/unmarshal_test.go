@@ -1,4 +1,4 @@
-package api
+package sfnjson_test
 
 import (
 	"reflect"
@@ -26,7 +26,7 @@ func fillShape(v reflect.Value, depth int) {
 		fillShape(p.Elem(), depth+1)
 		v.Set(p)
 	case reflect.Struct:
-		if v.Type() == timeType {
+		if v.Type() == reflect.TypeOf(time.Time{}) {
 			v.Set(reflect.ValueOf(time.UnixMilli(1767323045678).UTC()))
 			return
 		}
@@ -58,8 +58,8 @@ func fillShape(v reflect.Value, depth int) {
 
 // Every input and output shape of service.API, and the history event with
 // its timestamps and enums, decodes from what sfnjson writes to the same
-// value: decode is sfnjson.Marshal's inverse.
-func TestDecodeInvertsSfnjson(t *testing.T) {
+// value: Unmarshal is Marshal's inverse.
+func TestUnmarshalInvertsMarshal(t *testing.T) {
 	apiType := reflect.TypeOf((*service.API)(nil)).Elem()
 	shapes := []reflect.Type{reflect.TypeOf(types.HistoryEvent{}), reflect.TypeOf(sfn.GetExecutionHistoryOutput{})}
 	for i := 0; i < apiType.NumMethod(); i++ {
@@ -73,13 +73,13 @@ func TestDecodeInvertsSfnjson(t *testing.T) {
 			b, err := sfnjson.Marshal(want.Interface())
 			require.NoError(t, err)
 			got := reflect.New(st)
-			require.NoError(t, decode(b, got.Interface()), "%s", b)
+			require.NoError(t, sfnjson.Unmarshal(b, got.Interface()), "%s", b)
 			assert.Equal(t, want.Interface(), got.Interface())
 		})
 	}
 }
 
-func TestDecode(t *testing.T) {
+func TestUnmarshal(t *testing.T) {
 	rows := []struct {
 		name, body string
 		ok         bool
@@ -101,10 +101,10 @@ func TestDecode(t *testing.T) {
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			var got sfn.ListExecutionsInput
-			err := decode([]byte(r.body), &got)
+			err := sfnjson.Unmarshal([]byte(r.body), &got)
 			if !r.ok {
 				require.Error(t, err)
-				assert.Regexp(t, `^api: `, err.Error())
+				assert.Regexp(t, `^sfnjson: `, err.Error())
 				return
 			}
 			require.NoError(t, err)
@@ -113,7 +113,7 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-func TestDecodeTimestamps(t *testing.T) {
+func TestUnmarshalTimestamps(t *testing.T) {
 	rows := []struct {
 		body string
 		want time.Time
@@ -128,7 +128,7 @@ func TestDecodeTimestamps(t *testing.T) {
 	}
 	for _, r := range rows {
 		var ev types.HistoryEvent
-		err := decode([]byte(r.body), &ev)
+		err := sfnjson.Unmarshal([]byte(r.body), &ev)
 		if !r.ok {
 			assert.Error(t, err, r.body)
 			continue
@@ -138,14 +138,14 @@ func TestDecodeTimestamps(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
+func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"executionArn":"a","maxResults":3,"reverseOrder":true,"includeExecutionData":false}`))
 	f.Add([]byte(`{"events":[{"timestamp":1.5,"type":"PassStateEntered","id":1}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var in sfn.GetExecutionHistoryInput
-		_ = decode(b, &in)
+		_ = sfnjson.Unmarshal(b, &in)
 		var out sfn.GetExecutionHistoryOutput
-		_ = decode(b, &out)
+		_ = sfnjson.Unmarshal(b, &out)
 	})
 }
 
