@@ -81,9 +81,10 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// afterFunc runs fn once d has passed on c, and returns what cancels it. A
-// clock may say how (a faster clock for demos); else d is real time.
-func afterFunc(c Clock, d time.Duration, fn func()) func() bool {
+// AfterFunc runs fn once d has passed on c, and returns what cancels it. A
+// clock may say how (a faster clock for demos); else d is real time. A
+// virtual clock never gets there by itself: do not use it with one.
+func AfterFunc(c Clock, d time.Duration, fn func()) func() bool {
 	if a, ok := c.(interface {
 		AfterFunc(time.Duration, func()) func() bool
 	}); ok {
@@ -122,6 +123,14 @@ func (c *ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 // AfterFunc runs fn after d of clock time.
 func (c *ScaledClock) AfterFunc(d time.Duration, fn func()) func() bool {
 	return time.AfterFunc(c.real(d), fn).Stop
+}
+
+// RealDuration is how much real time d of clock time takes.
+func RealDuration(c Clock, d time.Duration) time.Duration {
+	if sc, ok := c.(*ScaledClock); ok {
+		return sc.real(d)
+	}
+	return d
 }
 
 func (c *ScaledClock) real(d time.Duration) time.Duration {

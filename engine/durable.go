@@ -92,6 +92,10 @@ type Commit struct {
 	WakeAt time.Time
 	// Tokens are the task tokens the execution waits on.
 	Tokens []string
+	// Idle is set when every branch waits (on WakeAt or on Tokens): the
+	// execution has nothing to do until then, and a keeper that restarts
+	// need not resume it before.
+	Idle bool
 }
 
 // durability is what a durable execution keeps beside its history.
@@ -103,6 +107,7 @@ type durability struct {
 	// committed counts the events the journal holds.
 	committed int64
 	lastWake  time.Time
+	lastIdle  bool
 	failed    error
 	ended     bool // the end is committed: nothing follows
 	result    *Result
@@ -116,7 +121,7 @@ func (x *Execution) commitEnd(res *Result) {
 	x.commitMu.Lock()
 	x.dur.result = res
 	x.commitMu.Unlock()
-	x.commit(time.Time{})
+	x.commit(time.Time{}, false)
 }
 
 // replayNextTime is the time of the stored event that the next event
@@ -160,7 +165,7 @@ func (x *Execution) checkReplay(id int64, typ types.HistoryEventType) {
 // the execution's fibers, one at a time (the scheduler's baton), and from
 // the idle hook, which may overlap with a fiber woken by an answer: the
 // lock keeps commits in order.
-func (x *Execution) commit(wakeAt time.Time) {
+func (x *Execution) commit(wakeAt time.Time, idle bool) {
 	d := x.dur
 	if d == nil {
 		return
@@ -172,10 +177,10 @@ func (x *Execution) commit(wakeAt time.Time) {
 	}
 	n := x.hist.last()
 	res := d.result
-	if res == nil && n <= d.committed && wakeAt.Equal(d.lastWake) {
+	if res == nil && n <= d.committed && wakeAt.Equal(d.lastWake) && idle == d.lastIdle {
 		return
 	}
-	c := &Commit{ExecutionArn: x.arn, Result: res, WakeAt: wakeAt, Tokens: x.openTokens()}
+	c := &Commit{ExecutionArn: x.arn, Result: res, WakeAt: wakeAt, Tokens: x.openTokens(), Idle: idle && res == nil}
 	if n > d.committed {
 		c.Events = x.hist.buildRange(int(d.committed), int(n))
 	}
@@ -189,7 +194,7 @@ func (x *Execution) commit(wakeAt time.Time) {
 		return
 	}
 	d.committed = max(d.committed, n)
-	d.lastWake = wakeAt
+	d.lastWake, d.lastIdle = wakeAt, idle
 	d.ended = res != nil
 }
 
@@ -362,6 +367,11 @@ func (x *Execution) Detach() {
 	x.run.wakeCanceled()
 }
 
+// Detached reports whether the execution stopped running in this process
+// without an end: Detach, an unload (Options.Unload) or a journal failure.
+// Its Done closes once it has let go; the journal keeps it RUNNING.
+func (x *Execution) Detached() bool { return x.detached() }
+
 func (x *Execution) detached() bool {
 	if x.dur == nil {
 		return false
@@ -376,14 +386,76 @@ func (x *Execution) release() {
 	if s, ok := x.run.(*sim); ok {
 		s.stopPace()
 	}
-	x.tokMu.Lock()
-	for _, tok := range x.tokens {
-		x.m.e.tokens.Delete(tok)
-	}
-	x.tokMu.Unlock()
+	x.dropTokens()
 	x.cancel()
 	if x.stopWatch != nil {
 		x.stopWatch()
 	}
+	x.settle()
 	close(x.done)
+}
+
+// dropTokens forgets the execution's tokens. A token it shares with a
+// newer run of the same execution (a resume derives the same tokens) is
+// that run's and stays.
+func (x *Execution) dropTokens() {
+	x.tokMu.Lock()
+	for _, tok := range x.tokens {
+		if v, ok := x.m.e.tokens.Load(tok); ok && v.(*tokenWait).x == x {
+			x.m.e.tokens.CompareAndDelete(tok, v)
+		}
+	}
+	x.tokMu.Unlock()
+}
+
+// Settled is closed once a resumed execution has replayed its stored
+// history and has nothing to do but wait (every branch in a Wait, a
+// back-off or a token wait), or when it ends or lets go: then the tokens
+// it waits on can be answered and it can be stopped. A new execution is
+// settled from the start.
+func (x *Execution) Settled() <-chan struct{} { return x.settled }
+
+func (x *Execution) settle() { x.settledOnce.Do(func() { close(x.settled) }) }
+
+// idle is the durable scheduler's idle hook: commit, then unload when the
+// keeper says so.
+func (x *Execution) idle(wakeAt time.Time) {
+	x.commit(wakeAt, true)
+	if _, replaying := x.replayNextTime(); replaying {
+		return // a replay goes idle only while a stored answer is due: not settled yet
+	}
+	if u := x.m.e.opts.Unload; u != nil && !x.m.e.virtual() && u(x, wakeAt) {
+		x.unload()
+	}
+	x.settle()
+}
+
+// unload lets go of an idle execution whose state is committed. It is
+// atomic with the answers to its tokens: under the scheduler's lock, either
+// an answer came first (the execution is no longer idle and stays) or the
+// execution is marked unloaded and every later answer finds
+// ErrTaskDoesNotExist, which sends its caller to resume it.
+func (x *Execution) unload() {
+	s, ok := x.run.(*sim)
+	if !ok {
+		return
+	}
+	d := x.dur
+	x.commitMu.Lock()
+	s.mu.Lock()
+	if !s.idle || len(s.runq) > 0 || d.failed != nil || d.ended || x.hist.last() != d.committed {
+		s.mu.Unlock()
+		x.commitMu.Unlock()
+		return
+	}
+	s.unloaded = true
+	if p := s.pace; p != nil {
+		p.stop()
+		s.pace = nil
+	}
+	d.failed = errDetached
+	s.mu.Unlock()
+	x.commitMu.Unlock()
+	x.cancel()
+	s.wakeCanceled()
 }

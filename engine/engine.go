@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Handler is an in-process task: what lambda.NewHandler(fn) returns. A
@@ -82,6 +83,16 @@ type Options struct {
 	// TokenSecret keys the task tokens of durable executions (see
 	// Journal); keep it with the journal and never show it.
 	TokenSecret []byte
+	// Unload, when set, is asked each time a durable execution on a real
+	// clock has committed and has nothing to do but wait (every branch is
+	// in a Wait, a retry back-off or a token wait; wakeAt is the earliest
+	// timer, zero if it waits only on tokens). When it answers true the
+	// execution is unloaded from memory, as Detach does, and the journal
+	// keeps it: its keeper resumes it (Machine.Resume) when wakeAt comes,
+	// or when one of its tokens is answered, which meanwhile answers
+	// ErrTaskDoesNotExist. It is how a process keeps many executions that
+	// wait for days without holding them. It must not block.
+	Unload func(x *Execution, wakeAt time.Time) bool
 }
 
 // Engine compiles and runs state machines. It is safe for concurrent use.
@@ -132,6 +143,9 @@ func (e *Engine) virtual() bool {
 	_, ok := e.clock.(*VirtualClock)
 	return ok
 }
+
+// Clock is the engine's clock.
+func (e *Engine) Clock() Clock { return e.clock }
 
 // Region is the region that ARNs name.
 func (e *Engine) Region() string { return e.opts.Region }

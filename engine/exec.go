@@ -92,8 +92,12 @@ type Execution struct {
 
 	dur      *durability // nil unless the engine has a Journal
 	commitMu sync.Mutex
-	done     chan struct{}
-	result   *Result
+	// settled is closed the first time the execution has nothing to do
+	// but wait, or when it ends (see Settled).
+	settled     chan struct{}
+	settledOnce sync.Once
+	done        chan struct{}
+	result      *Result
 }
 
 // stopReason ends an execution from outside its states: the execution's
@@ -226,7 +230,7 @@ func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, 
 		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", inSize, MaxPayloadBytes)
 	}
 	e := m.e
-	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, parent: parent, done: make(chan struct{})}
+	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, parent: parent, done: make(chan struct{}), settled: make(chan struct{})}
 	x.arn = m.execArnPrefix + name
 	if j := e.opts.Journal; j != nil {
 		x.dur = &durability{journal: j, stored: stored, committed: int64(len(stored))}
@@ -248,6 +252,9 @@ func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, 
 		at = e.clock.Now()
 	}
 	x.start = at.UTC().Truncate(time.Millisecond)
+	if stored == nil {
+		x.settle()
+	}
 	if x.dur != nil && stored == nil {
 		raw, err := data.Marshal(in)
 		if err != nil {
@@ -289,7 +296,7 @@ func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, 
 			if stored != nil {
 				s.replaying = x.replayNextTime
 			}
-			s.idleHook = x.commit
+			s.idleHook = x.idle
 		}
 		if m.timeout > 0 {
 			s.deadline(x.start.Add(m.timeout), func() {
@@ -373,11 +380,7 @@ func (x *Execution) finish(t *thread, out any, err error) {
 		s.stopPace()
 	}
 	x.result = res
-	x.tokMu.Lock()
-	for _, tok := range x.tokens {
-		x.m.e.tokens.Delete(tok)
-	}
-	x.tokMu.Unlock()
+	x.dropTokens()
 	x.m.mu.Lock()
 	if rec, ok := x.m.names[x.name]; ok && rec.running == x {
 		rec.running, rec.input = nil, nil
@@ -393,6 +396,7 @@ func (x *Execution) finish(t *thread, out any, err error) {
 	if end := x.m.e.opts.OnExecutionEnd; end != nil {
 		end(res)
 	}
+	x.settle()
 	close(x.done)
 }
 

@@ -21,8 +21,9 @@ type runner interface {
 	park(ctx context.Context, f *fiber, w *tokenWait)
 	// answer resolves w from any goroutine; false when w was already resolved.
 	answer(w *tokenWait, fill func()) bool
-	// heartbeat pushes w's heartbeat deadline forward.
-	heartbeat(w *tokenWait)
+	// heartbeat pushes w's heartbeat deadline forward; false when the
+	// execution no longer holds w (it was unloaded).
+	heartbeat(w *tokenWait) bool
 	// stamp is the time of the event about to get id: ts when the caller
 	// fixed it, else now; a durable execution takes it from its stored
 	// history while it replays, and from the wall clock after.
@@ -115,6 +116,9 @@ type sim struct {
 	replaying func() (time.Time, bool) // the next stored event's time, while there is one
 	pace      *paceTimer
 	idleHook  func(wakeAt time.Time)
+	// unloaded is set when the execution lets go while idle (see
+	// Execution.unload): answers and heartbeats no longer reach it.
+	unloaded bool
 }
 
 // paceTimer is the one real timer that wakes an idle durable scheduler.
@@ -232,7 +236,7 @@ func (s *sim) armPaceLocked(at time.Time) {
 	}
 	p := &paceTimer{at: at}
 	s.pace = p
-	p.stop = afterFunc(s.wall, at.Sub(s.wall.Now()), func() {
+	p.stop = AfterFunc(s.wall, at.Sub(s.wall.Now()), func() {
 		s.mu.Lock()
 		if s.pace != p {
 			s.mu.Unlock()
@@ -422,7 +426,7 @@ func (s *sim) park(ctx context.Context, f *fiber, w *tokenWait) {
 func (s *sim) answer(w *tokenWait, fill func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if w.resolved {
+	if w.resolved || s.unloaded {
 		return false
 	}
 	fill()
@@ -433,17 +437,26 @@ func (s *sim) answer(w *tokenWait, fill func()) bool {
 	return true
 }
 
-func (s *sim) heartbeat(w *tokenWait) {
+func (s *sim) heartbeat(w *tokenWait) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.unloaded {
+		return false
+	}
 	if w.heartbeat > 0 {
 		w.lastBeat = s.cur
+		if s.wall != nil {
+			// An idle durable execution's cur is the time of its last
+			// event; the beat is now.
+			w.lastBeat = s.wall.Now().UTC().Truncate(time.Millisecond)
+		}
 		// A parked fiber recomputes its deadline when it wakes; wake it so
 		// that its timer moves.
 		if w.f != nil && w.f.blocked && !w.f.joining {
 			s.wakeLocked(w.f)
 		}
 	}
+	return true
 }
 
 func (s *sim) wakeCanceled() {
@@ -530,7 +543,7 @@ func (r realRunner) answer(w *tokenWait, fill func()) bool {
 	return true
 }
 
-func (r realRunner) heartbeat(w *tokenWait) {
+func (r realRunner) heartbeat(w *tokenWait) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.heartbeat > 0 {
@@ -538,6 +551,7 @@ func (r realRunner) heartbeat(w *tokenWait) {
 		close(w.signal)
 		w.signal = make(chan struct{})
 	}
+	return true
 }
 
 func (r realRunner) wakeCanceled() {}

@@ -382,7 +382,7 @@ func (c *taskCall) run() (any, error) {
 	res, err, replayed := c.replayedResult()
 	if !replayed {
 		// What the task is asked is on disk before it acts.
-		c.t.x.commit(time.Time{})
+		c.t.x.commit(time.Time{}, false)
 		res, err = c.call()
 	}
 	if err != nil {

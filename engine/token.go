@@ -122,9 +122,8 @@ func (e *Engine) SendTaskHeartbeat(token string) error {
 	if err != nil {
 		return err
 	}
-	if w.timedOut.Load() {
+	if w.timedOut.Load() || !w.x.run.heartbeat(w) {
 		return closedErr(w)
 	}
-	w.x.run.heartbeat(w)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,9 +27,10 @@ const parkedDef = `{"StartAt":"Prepare","States":{
   "Done":{"Type":"Succeed"}}}`
 
 // BenchmarkParkedExecutions measures what executions parked in a Wait
-// cost the process and the store, and how long a restart takes to take
-// all of them back. KEYFLOW_BENCH_PARKED sets how many (default 10,000;
-// make bench-durable runs 100,000). Run it with -benchtime 1x.
+// cost the process and the store, how long a restart takes with all of
+// them parked, and how fast they are taken back when all come due at
+// once. KEYFLOW_BENCH_PARKED sets how many (default 10,000; make
+// bench-durable runs 100,000). Run it with -benchtime 1x.
 func BenchmarkParkedExecutions(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("KEYFLOW_BENCH_PARKED")); err == nil && v > 0 {
@@ -41,14 +43,26 @@ func BenchmarkParkedExecutions(b *testing.B) {
 			b.Fatal(err)
 		}
 		ctx := context.Background()
-		open := func() *service.Local {
-			l, err := service.Open(ctx, service.Options{DB: db, Engine: engine.Options{Clock: engine.NewRealClock()}})
+		open := func(clock engine.Clock) *service.Local {
+			l, err := service.Open(ctx, service.Options{DB: db, Engine: engine.Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}})
 			if err != nil {
 				b.Fatal(err)
 			}
 			return l
 		}
-		l := open()
+		count := func(q string) int {
+			var c int
+			if err := db.QueryRow(q).Scan(&c); err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+		until := func(ok func() bool) {
+			for !ok() {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		l := open(engine.NewRealClock())
 		sm, err := l.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("Parked"), Definition: aws.String(parkedDef), RoleArn: aws.String("arn:aws:iam::123456789012:role/r")})
 		if err != nil {
 			b.Fatal(err)
@@ -59,38 +73,48 @@ func BenchmarkParkedExecutions(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		parked := func() {
-			for {
-				var c int
-				if err := db.QueryRow(`SELECT count(*) FROM sfn_executions WHERE wake_ms IS NOT NULL`).Scan(&c); err != nil {
-					b.Fatal(err)
-				}
-				if c == n {
-					return
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		parked()
+		until(func() bool { return count(`SELECT count(*) FROM sfn_executions WHERE parked = 1`) == n })
 		b.ReportMetric(float64(n)/time.Since(begin).Seconds(), "starts/s")
+		until(func() bool { return l.Loaded() == 0 })
 		runtime.GC()
 		b.ReportMetric(float64(rssBytes())/(1<<20), "MiB-RSS-parked")
 		b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 		b.ReportMetric(float64(storeBytes(path))/(1<<20), "MiB-store")
-
 		l.Close()
-		if _, err := db.Exec(`UPDATE sfn_executions SET wake_ms = NULL`); err != nil {
-			b.Fatal(err)
-		}
+
 		restart := time.Now()
-		l = open()
-		parked()
+		l = open(engine.NewRealClock())
 		b.ReportMetric(time.Since(restart).Seconds(), "s-restart")
+		if c := count(`SELECT count(*) FROM sfn_executions WHERE status = 'RUNNING' AND parked = 1`); c != n {
+			b.Fatalf("%d of %d executions parked after the restart", c, n)
+		}
 		runtime.GC()
 		b.ReportMetric(float64(rssBytes())/(1<<20), "MiB-RSS-restarted")
 		l.Close()
+
+		// The process was down while every Wait ended: at the next start
+		// all are due, and all carry on to their end.
+		due := time.Now()
+		l = open(shifted{31 * 24 * time.Hour})
+		var peak int64
+		until(func() bool {
+			peak = max(peak, rssBytes())
+			return count(`SELECT count(*) FROM sfn_executions WHERE status = 'SUCCEEDED'`) == n
+		})
+		b.ReportMetric(float64(n)/time.Since(due).Seconds(), "wakes/s")
+		b.ReportMetric(float64(peak)/(1<<20), "MiB-RSS-peak-waking")
+		l.Close()
 		db.Close()
 	}
+}
+
+// shifted is the real clock, ahead by a duration.
+type shifted struct{ by time.Duration }
+
+func (c shifted) Now() time.Time { return time.Now().UTC().Add(c.by) }
+
+func (c shifted) Sleep(ctx context.Context, d time.Duration) error {
+	return engine.NewRealClock().Sleep(ctx, d)
 }
 
 // rssBytes is the process's resident set, from /proc (0 elsewhere).

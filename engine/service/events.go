@@ -2,14 +2,15 @@ package service
 
 import (
 	"encoding/base64"
-	"encoding/json"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/keyflow/keyflow/engine/sfnjson"
 )
 
 func decodeEvent(b []byte) (types.HistoryEvent, error) {
 	var e types.HistoryEvent
-	err := json.Unmarshal(b, &e)
+	err := sfnjson.Unmarshal(b, &e)
 	return e, err
 }
 

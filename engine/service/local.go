@@ -33,6 +33,11 @@ type Options struct {
 	// histories) while another process runs it: nothing is compiled or
 	// resumed, and what would run an execution is refused.
 	ReadOnly bool
+	// UnloadAfter is how long (real time) an execution may have nothing
+	// to do before it is unloaded from memory and kept only in the store
+	// (see dormant.go); zero is DefaultUnloadAfter, negative keeps every
+	// execution in memory. On a virtual clock nothing is unloaded.
+	UnloadAfter time.Duration
 }
 
 // Local is the Step Functions API on the engine and the durable store.
@@ -47,11 +52,24 @@ type Local struct {
 	machines map[string]*engine.Machine // "arn#revision"
 	revOf    map[*engine.Machine]machineRev
 	live     map[string]*engine.Execution
+	liveCond *sync.Cond // on mu: an execution left live
+	pins     map[string]int
 	wg       sync.WaitGroup
 	readOnly bool
 	// engineOpts are the caller's engine options, handlers locked (see
 	// lockedHandlers), which TestState's throwaway engines start from.
 	engineOpts engine.Options
+
+	clock       engine.Clock
+	unloadAfter time.Duration
+	// resumeMu makes resumes one at a time, so that no execution runs
+	// twice in the process.
+	resumeMu sync.Mutex
+	nextWake time.Time // under mu: when the wake loop looks next
+	kick     chan struct{}
+	wakeCtx  context.Context
+	wakeStop context.CancelFunc
+	wakeDone chan struct{}
 }
 
 type machineRev struct {
@@ -72,13 +90,17 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: token secret: %w", err)
 	}
-	l := &Local{store: st, machines: map[string]*engine.Machine{}, revOf: map[*engine.Machine]machineRev{}, live: map[string]*engine.Execution{}}
+	l := &Local{store: st, machines: map[string]*engine.Machine{}, revOf: map[*engine.Machine]machineRev{}, live: map[string]*engine.Execution{},
+		pins: map[string]int{}, kick: make(chan struct{}, 1), wakeDone: make(chan struct{}), unloadAfter: unloadAfter(o)}
+	l.liveCond = sync.NewCond(&l.mu)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.wakeCtx, l.wakeStop = context.WithCancel(context.Background())
 	eo := o.Engine
 	eo.Handlers = lockedHandlers(eo.Handlers)
 	l.engineOpts = eo
 	eo.Journal = journal{s: l, rev: l.revisionOf}
 	eo.TokenSecret = secret
+	eo.Unload = l.shouldUnload
 	onStart := eo.OnExecutionStart
 	eo.OnExecutionStart = func(x *engine.Execution) {
 		l.track(x)
@@ -87,12 +109,17 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 		}
 	}
 	l.engine = engine.New(eo)
+	l.clock = l.engine.Clock()
+	if _, virtual := l.clock.(*engine.VirtualClock); virtual {
+		l.unloadAfter = -1
+	}
 	l.log = eo.Logger
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	if o.ReadOnly {
 		l.readOnly = true
+		close(l.wakeDone)
 		return l, nil
 	}
 	if err := l.loadMachines(ctx); err != nil {
@@ -101,6 +128,7 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 	if err := l.resumeAll(ctx); err != nil {
 		return nil, err
 	}
+	go l.wakeLoop()
 	return l, nil
 }
 
@@ -115,6 +143,11 @@ func (l *Local) Engine() *engine.Engine { return l.engine }
 // Close lets go of the executions running in this process: they stay
 // RUNNING in the store and resume at the next Open.
 func (l *Local) Close() {
+	l.wakeStop()
+	l.mu.Lock()
+	l.liveCond.Broadcast()
+	l.mu.Unlock()
+	<-l.wakeDone
 	l.mu.Lock()
 	for _, x := range l.live {
 		x.Detach()
@@ -204,9 +237,16 @@ func (l *Local) machineFor(ctx context.Context, smArn string, rev int64) (*engin
 	return l.compile(smArn, name, rev, def, false)
 }
 
-// resumeAll resumes the executions the store has as RUNNING.
+// resumeAll resumes the executions that were doing something when the
+// store was last closed; the parked ones are dormant, and the wake loop
+// resumes them when they are due. When nothing may be unloaded, every
+// running execution is resumed.
 func (l *Local) resumeAll(ctx context.Context) error {
-	rows, err := l.store.db.QueryContext(ctx, `SELECT `+execCols+` FROM sfn_executions WHERE status = 'RUNNING' ORDER BY start_ms`)
+	q := `SELECT ` + execCols + ` FROM sfn_executions WHERE status = 'RUNNING' AND parked = 0 ORDER BY start_ms`
+	if l.unloadAfter < 0 {
+		q = `SELECT ` + execCols + ` FROM sfn_executions WHERE status = 'RUNNING' ORDER BY start_ms`
+	}
+	rows, err := l.store.db.QueryContext(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -221,33 +261,11 @@ func (l *Local) resumeAll(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, r := range running {
-		if err := l.resume(ctx, r); err != nil {
+		if _, err := l.ensureResumed(ctx, r); err != nil {
 			l.log.Error("resume failed", "arn", r.arn, "error", err.Error())
 		}
 	}
 	return nil
-}
-
-func (l *Local) resume(ctx context.Context, r *execRow) error {
-	m, err := l.machineFor(ctx, r.smArn, r.revision)
-	if err != nil {
-		return err
-	}
-	evs, err := l.store.events(ctx, r.arn)
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		// It died before its first commit: it starts over, as a start
-		// that never answered would.
-		if _, err := l.store.db.ExecContext(ctx, `DELETE FROM sfn_executions WHERE arn = ?`, r.arn); err != nil {
-			return err
-		}
-		_, err := l.startLive(m, r.name, []byte(r.input))
-		return err
-	}
-	_, err = m.Resume(l.ctx, r.name, []byte(r.input), r.start, evs)
-	return err
 }
 
 func (l *Local) startLive(m *engine.Machine, name string, input []byte) (*engine.Execution, error) {
@@ -262,11 +280,7 @@ func (l *Local) track(x *engine.Execution) {
 	go func() {
 		defer l.wg.Done()
 		<-x.Done()
-		l.mu.Lock()
-		if l.live[x.Arn()] == x {
-			delete(l.live, x.Arn())
-		}
-		l.mu.Unlock()
+		l.forget(x)
 	}()
 }
 
@@ -710,14 +724,13 @@ func (l *Local) StopExecution(ctx context.Context, in *sfn.StopExecutionInput, _
 	if r.status != engine.StatusRunning {
 		return nil, validation("Execution Does Not Exist or is not running: '" + r.arn + "'")
 	}
-	x := l.liveExecution(r.arn)
+	defer l.pin(r.arn)()
+	x, err := l.ensureLive(ctx, r.arn)
+	if err != nil {
+		return nil, err
+	}
 	if x == nil {
-		if err := l.resume(ctx, r); err != nil {
-			return nil, err
-		}
-		if x = l.liveExecution(r.arn); x == nil {
-			return nil, fmt.Errorf("service: %s could not be resumed to stop it", r.arn)
-		}
+		return nil, validation("Execution Does Not Exist or is not running: '" + r.arn + "'")
 	}
 	x.Stop(deref(in.Error), deref(in.Cause))
 	res := x.Wait(ctx)
@@ -728,8 +741,8 @@ func (l *Local) StopExecution(ctx context.Context, in *sfn.StopExecutionInput, _
 	return &sfn.StopExecutionOutput{StopDate: &stop}, nil
 }
 
-// withToken answers a token, resuming its execution first when no
-// process runs it.
+// withToken answers a token, resuming its execution first when it is
+// dormant (or no process ran it since a restart).
 func (l *Local) withToken(ctx context.Context, token *string, fn func(string) error) error {
 	if token == nil || *token == "" {
 		return validation("taskToken is required")
@@ -742,16 +755,22 @@ func (l *Local) withToken(ctx context.Context, token *string, fn func(string) er
 	if qerr := l.store.db.QueryRowContext(ctx, `SELECT exec_arn FROM sfn_tokens WHERE token = ?`, *token).Scan(&arn); qerr != nil {
 		return apiError(err)
 	}
-	if l.liveExecution(arn) == nil {
-		r, rerr := l.store.execution(ctx, arn)
-		if rerr != nil {
-			return rerr
+	// Pinned, it stays in memory until the answer is in; the first try
+	// may have met it while it was letting go.
+	defer l.pin(arn)()
+	for range 2 {
+		x, lerr := l.ensureLive(ctx, arn)
+		if lerr != nil {
+			return lerr
 		}
-		if rerr := l.resume(ctx, r); rerr != nil {
-			return rerr
+		if x == nil {
+			break
+		}
+		if err = fn(*token); err == nil || !errors.Is(err, engine.ErrTaskDoesNotExist) {
+			break
 		}
 	}
-	return apiError(fn(*token))
+	return apiError(err)
 }
 
 func (l *Local) SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, _ ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error) {

@@ -8,17 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/keyflow/keyflow/engine"
+	"github.com/keyflow/keyflow/engine/sfnjson"
 )
 
 // schema is the durable store: state machines with every revision of
 // their definition (an execution keeps the revision it started on),
 // executions, their history events, and the task tokens they wait on. It
 // lives in the same SQLite file as the sandbox account.
+//
+// An execution is parked when its last commit found it with nothing to do
+// but wait: until wake_ms, or until one of its tokens is answered. Event
+// bodies are the Step Functions wire JSON (sfnjson), which leaves out the
+// event's unset members: a few hundred bytes where encoding/json writes
+// five kilobytes of nulls.
 const schema = `
 CREATE TABLE IF NOT EXISTS sfn_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sfn_state_machines (
@@ -30,7 +38,7 @@ CREATE TABLE IF NOT EXISTS sfn_revisions (
 CREATE TABLE IF NOT EXISTS sfn_executions (
   arn TEXT PRIMARY KEY, sm_arn TEXT NOT NULL, revision INTEGER NOT NULL, name TEXT NOT NULL, input TEXT NOT NULL,
   status TEXT NOT NULL, start_ms INTEGER NOT NULL, stop_ms INTEGER, output TEXT, error TEXT, cause TEXT,
-  parent TEXT NOT NULL DEFAULT '', wake_ms INTEGER, events INTEGER NOT NULL DEFAULT 0,
+  parent TEXT NOT NULL DEFAULT '', wake_ms INTEGER, events INTEGER NOT NULL DEFAULT 0, parked INTEGER NOT NULL DEFAULT 0,
   UNIQUE (sm_arn, name));
 CREATE INDEX IF NOT EXISTS sfn_executions_by_machine ON sfn_executions (sm_arn, start_ms);
 CREATE INDEX IF NOT EXISTS sfn_executions_running ON sfn_executions (status, wake_ms);
@@ -44,6 +52,76 @@ CREATE INDEX IF NOT EXISTS sfn_tokens_by_execution ON sfn_tokens (exec_arn);
 // transaction, so a transition and its events commit together.
 type store struct {
 	db *sql.DB
+
+	// Writes of executions go through one writer (see write): SQLite
+	// takes one writer at a time, and thousands of executions that
+	// commit at once would otherwise queue in its busy handler and time
+	// out.
+	wmu     sync.Mutex
+	queue   []*writeReq
+	writing bool
+}
+
+type writeReq struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// write runs fn in a transaction, grouped with the writes queued by other
+// goroutines meanwhile: the first caller writes the queue's batches until
+// it is empty, the others wait for their turn's outcome. Each write has a
+// savepoint of its own, so one that fails is undone alone; a batch costs
+// one commit (one fsync) however many writes it carries.
+func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	s.wmu.Lock()
+	s.queue = append(s.queue, req)
+	if s.writing {
+		s.wmu.Unlock()
+		return <-req.done
+	}
+	s.writing = true
+	for len(s.queue) > 0 {
+		batch := s.queue
+		s.queue = nil
+		s.wmu.Unlock()
+		s.writeBatch(context.WithoutCancel(ctx), batch)
+		s.wmu.Lock()
+	}
+	s.writing = false
+	s.wmu.Unlock()
+	return <-req.done
+}
+
+func (s *store) writeBatch(ctx context.Context, batch []*writeReq) {
+	errs := make([]error, len(batch))
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for i, r := range batch {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+				return err
+			}
+			if errs[i] = r.fn(tx); errs[i] != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	for i, r := range batch {
+		if err != nil {
+			errs[i] = err
+		}
+		r.done <- errs[i]
+	}
 }
 
 func openStore(ctx context.Context, db *sql.DB) (*store, error) {
@@ -55,8 +133,83 @@ func openStore(ctx context.Context, db *sql.DB) (*store, error) {
 			return nil, fmt.Errorf("service: creating the store: %w", err)
 		}
 	}
-	return &store{db: db}, nil
+	s := &store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("service: upgrading the store: %w", err)
+	}
+	return s, nil
 }
+
+// migrate brings a store written by an earlier keyflow up to the schema:
+// the parked column, and event bodies in the wire format instead of
+// encoding/json's. Nothing is lost: each old body is read and written
+// again.
+func (s *store) migrate(ctx context.Context) error {
+	var format string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM sfn_meta WHERE key = 'events_format'`).Scan(&format)
+	if err == nil && format == eventsFormat {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var hasParked int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('sfn_executions') WHERE name = 'parked'`).Scan(&hasParked); err != nil {
+		return err
+	}
+	if hasParked == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE sfn_executions ADD COLUMN parked INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT exec_arn, id, body FROM sfn_events`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		arn  string
+		id   int64
+		body []byte
+	}
+	var old []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.arn, &r.id, &r.body); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range old {
+		var e types.HistoryEvent
+		if err := json.Unmarshal(r.body, &e); err != nil {
+			return fmt.Errorf("event %d of %s: %w", r.id, r.arn, err)
+		}
+		b, err := sfnjson.Marshal(&e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sfn_events SET body = ? WHERE exec_arn = ? AND id = ?`, b, r.arn, r.id); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO sfn_meta (key, value) VALUES ('events_format', ?)`, eventsFormat); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// eventsFormat names the encoding of event bodies in the store.
+const eventsFormat = "sfnjson"
 
 // tokenSecret is the store's key for task tokens, made on first use: a
 // resumed execution must issue the tokens it issued before.
@@ -127,11 +280,17 @@ type execRow struct {
 const execCols = `arn, sm_arn, revision, name, input, status, start_ms, stop_ms, output, error, cause, parent, events`
 
 func scanExec(sc interface{ Scan(...any) error }) (*execRow, error) {
+	return scanExecWith(sc)
+}
+
+// scanExecWith scans execCols and then the extra columns of a query.
+func scanExecWith(sc interface{ Scan(...any) error }, extra ...any) (*execRow, error) {
 	r := &execRow{}
 	var start int64
 	var stop sql.NullInt64
 	var out, en, cause sql.NullString
-	if err := sc.Scan(&r.arn, &r.smArn, &r.revision, &r.name, &r.input, &r.status, &start, &stop, &out, &en, &cause, &r.parent, &r.events); err != nil {
+	dst := append([]any{&r.arn, &r.smArn, &r.revision, &r.name, &r.input, &r.status, &start, &stop, &out, &en, &cause, &r.parent, &r.events}, extra...)
+	if err := sc.Scan(dst...); err != nil {
 		return nil, err
 	}
 	r.start = fromMS(start)
@@ -159,7 +318,7 @@ func (s *store) execution(ctx context.Context, arn string) (*execRow, error) {
 	return r, err
 }
 
-// events reads a history; the bodies are the JSON of sfn/types.HistoryEvent.
+// events reads a history.
 func (s *store) events(ctx context.Context, arn string) ([]types.HistoryEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT body FROM sfn_events WHERE exec_arn = ? ORDER BY id`, arn)
 	if err != nil {
@@ -172,8 +331,8 @@ func (s *store) events(ctx context.Context, arn string) ([]types.HistoryEvent, e
 		if err := rows.Scan(&b); err != nil {
 			return nil, err
 		}
-		var e types.HistoryEvent
-		if err := json.Unmarshal(b, &e); err != nil {
+		e, err := decodeEvent(b)
+		if err != nil {
 			return nil, fmt.Errorf("service: event of %s: %w", arn, err)
 		}
 		out = append(out, e)
@@ -189,8 +348,11 @@ type journal struct {
 
 func (j journal) Start(ctx context.Context, r *engine.StartRecord) error {
 	smArn, rev := j.rev(r.Machine)
-	_, err := j.s.store.db.ExecContext(ctx, `INSERT INTO sfn_executions (arn, sm_arn, revision, name, input, status, start_ms, parent)
-		VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?)`, r.ExecutionArn, smArn, rev, r.Name, string(r.Input), ms(r.StartDate), r.ParentArn)
+	err := j.s.store.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sfn_executions (arn, sm_arn, revision, name, input, status, start_ms, parent)
+			VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?)`, r.ExecutionArn, smArn, rev, r.Name, string(r.Input), ms(r.StartDate), r.ParentArn)
+		return err
+	})
 	if err == nil {
 		return nil
 	}
@@ -208,14 +370,14 @@ func (j journal) Start(ctx context.Context, r *engine.StartRecord) error {
 }
 
 func (j journal) Commit(ctx context.Context, c *engine.Commit) error {
-	tx, err := j.s.store.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return j.s.store.write(ctx, func(tx *sql.Tx) error { return commitTx(ctx, tx, c) })
+}
+
+func commitTx(ctx context.Context, tx *sql.Tx, c *engine.Commit) error {
+	var err error
 	var last int64
 	for i := range c.Events {
-		b, err := json.Marshal(&c.Events[i])
+		b, err := sfnjson.Marshal(&c.Events[i])
 		if err != nil {
 			return err
 		}
@@ -238,9 +400,9 @@ func (j journal) Commit(ctx context.Context, c *engine.Commit) error {
 			out = b
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE sfn_executions SET status = ?, stop_ms = ?, output = ?, error = ?, cause = ?, wake_ms = NULL,
-			events = MAX(events, ?) WHERE arn = ?`, r.Status, ms(r.StopDate), out, nullIfEmpty(r.Error), nullIfEmpty(r.Cause), last, c.ExecutionArn)
+			parked = 0, events = MAX(events, ?) WHERE arn = ?`, r.Status, ms(r.StopDate), out, nullIfEmpty(r.Error), nullIfEmpty(r.Cause), last, c.ExecutionArn)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE sfn_executions SET wake_ms = ?, events = MAX(events, ?) WHERE arn = ?`, wake, last, c.ExecutionArn)
+		_, err = tx.ExecContext(ctx, `UPDATE sfn_executions SET wake_ms = ?, parked = ?, events = MAX(events, ?) WHERE arn = ?`, wake, c.Idle, last, c.ExecutionArn)
 	}
 	if err != nil {
 		return err
@@ -253,7 +415,7 @@ func (j journal) Commit(ctx context.Context, c *engine.Commit) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func nullIfEmpty(s string) any {

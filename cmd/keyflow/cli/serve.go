@@ -40,6 +40,7 @@ type serveFlags struct {
 	secret      string
 	allowRemote bool
 	roleArn     string
+	unloadAfter time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -53,7 +54,11 @@ client of any SDK and "aws stepfunctions --endpoint-url" work against it.
 Executions, timers, task tokens and histories live in the store (--db):
 kill the process at any moment and start it again, and every execution
 carries on where it was. The clock is real; --time-scale N runs it N times
-faster (a 90-day lifecycle in 90 days/N). Requests must be signed with the
+faster (a 90-day lifecycle in 90 days/N). An execution with nothing to do
+for longer than --unload-after (real time: a Wait, an approval) is kept in
+the store only, and taken back when it is due or its token is answered,
+so a process keeps a hundred thousand waiting executions in a few
+megabytes. Requests must be signed with the
 local credentials (--access-key-id, --secret-access-key, or
 KEYFLOW_ACCESS_KEY_ID and KEYFLOW_SECRET_ACCESS_KEY).`,
 		Args: cobra.NoArgs,
@@ -65,6 +70,7 @@ KEYFLOW_ACCESS_KEY_ID and KEYFLOW_SECRET_ACCESS_KEY).`,
 	cmd.Flags().StringVar(&f.accessKeyID, "access-key-id", envOr("KEYFLOW_ACCESS_KEY_ID", defaultLocalAccessKeyID), "the access key id requests must be signed with")
 	cmd.Flags().StringVar(&f.secret, "secret-access-key", envOr("KEYFLOW_SECRET_ACCESS_KEY", defaultLocalSecret), "the secret they must be signed with")
 	cmd.Flags().BoolVar(&f.allowRemote, "allow-remote", false, "listen on an address other than loopback")
+	cmd.Flags().DurationVar(&f.unloadAfter, "unload-after", service.DefaultUnloadAfter, "keep an execution that has nothing to do for longer than this in the store only (negative: keep all in memory)")
 	cmd.Flags().StringVar(&f.roleArn, "role-arn", "arn:aws:iam::123456789012:role/keyflow-local", "the role the built-in workflows are registered with")
 	return cmd
 }
@@ -79,6 +85,9 @@ func envOr(key, def string) string {
 func serve(cmd *cobra.Command, f *serveFlags) error {
 	if f.timeScale <= 0 {
 		return invalid("serve: --time-scale must be positive, got %v", f.timeScale)
+	}
+	if f.unloadAfter == 0 {
+		return invalid("serve: --unload-after must not be 0; a negative value keeps every execution in memory")
 	}
 	host, _, err := net.SplitHostPort(f.addr)
 	if err != nil {
@@ -108,7 +117,7 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 	_, err = local.New(local.Options{Sandbox: sb, Clock: tc, EngineClock: clock,
 		OpenEngine: func(eo engine.Options) (*engine.Engine, error) {
 			var err error
-			svc, err = service.Open(ctx, service.Options{DB: db, Engine: eo})
+			svc, err = service.Open(ctx, service.Options{DB: db, Engine: eo, UnloadAfter: f.unloadAfter})
 			if err != nil {
 				return nil, err
 			}
