@@ -76,6 +76,9 @@ func (m *Machine) Name() string { return m.name }
 // Arn returns the machine's ARN.
 func (m *Machine) Arn() string { return m.arn }
 
+// ExecutionArn is the ARN an execution of the machine named name has.
+func (m *Machine) ExecutionArn(name string) string { return m.execArnPrefix + name }
+
 // Definition returns the definition the machine was compiled from.
 func (m *Machine) Definition() *states.Definition { return m.def }
 

@@ -86,20 +86,26 @@ func (l *Local) pin(arn string) (unpin func()) {
 // tokens can be answered). It is nil when the execution is no longer
 // running.
 func (l *Local) ensureLive(ctx context.Context, arn string) (*engine.Execution, error) {
+	x, err := l.takeBack(ctx, arn)
+	if err != nil || x == nil {
+		return nil, err
+	}
+	select {
+	case <-x.Settled():
+		return x, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// takeBack returns the execution arn as this process runs it, resumed
+// from the store if it is dormant; nil when it is no longer running.
+func (l *Local) takeBack(ctx context.Context, arn string) (*engine.Execution, error) {
 	l.resumeMu.Lock()
 	defer l.resumeMu.Unlock()
-	for {
-		x := l.liveExecution(arn)
-		if x == nil {
-			break
-		}
+	if x := l.liveExecution(arn); x != nil {
 		if !x.Detached() {
-			select {
-			case <-x.Settled():
-				return x, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+			return x, nil
 		}
 		// It is letting go: wait until it has, then take it back.
 		select {
@@ -116,16 +122,7 @@ func (l *Local) ensureLive(ctx context.Context, arn string) (*engine.Execution, 
 	if r.status != engine.StatusRunning {
 		return nil, nil
 	}
-	x, err := l.resumeRow(ctx, r)
-	if err != nil || x == nil {
-		return nil, err
-	}
-	select {
-	case <-x.Settled():
-		return x, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l.resumeRow(ctx, r)
 }
 
 // forget drops x from the live set once it has let go.
@@ -218,7 +215,7 @@ func (l *Local) resumeDue(ctx context.Context) (time.Time, error) {
 			if err := l.waitForRoom(ctx); err != nil {
 				return time.Time{}, err
 			}
-			if _, err := l.ensureResumed(ctx, r); err != nil {
+			if _, err := l.takeBack(ctx, r.arn); err != nil {
 				l.log.Error("resume failed", "arn", r.arn, "error", err.Error())
 			}
 		}
@@ -243,24 +240,6 @@ func (l *Local) waitForRoom(ctx context.Context) error {
 		l.liveCond.Wait()
 	}
 	return ctx.Err()
-}
-
-// ensureResumed resumes r unless this process holds it already.
-func (l *Local) ensureResumed(ctx context.Context, r *execRow) (*engine.Execution, error) {
-	l.resumeMu.Lock()
-	defer l.resumeMu.Unlock()
-	if x := l.liveExecution(r.arn); x != nil {
-		if !x.Detached() {
-			return x, nil
-		}
-		select {
-		case <-x.Done():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		l.forget(x)
-	}
-	return l.resumeRow(ctx, r)
 }
 
 // resumeRow runs a stored execution again in this process; the caller

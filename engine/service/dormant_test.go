@@ -144,3 +144,25 @@ func TestDormantExecutionsCarryOn(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncExecutionStaysLoaded: StartSyncExecution's caller waits for the
+// end, so its execution is never let go, however long its Wait.
+func TestSyncExecutionStaysLoaded(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t, filepath.Join(t.TempDir(), "keyflow.db"))
+	l := open(t, db, &world{}, func(o *service.Options) { o.UnloadAfter = time.Millisecond })
+	defer l.Close()
+	sm, err := l.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("Express"), Type: types.StateMachineTypeExpress,
+		Definition: aws.String(`{"StartAt":"Hold","States":{"Hold":{"Type":"Wait","Seconds":3600,"Next":"Done"},"Done":{"Type":"Succeed"}}}`),
+		RoleArn:    aws.String("arn:aws:iam::123456789012:role/keyflow")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.StartSyncExecution(ctx, &sfn.StartSyncExecutionInput{StateMachineArn: sm.StateMachineArn, Input: aws.String(`{"a":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != types.SyncExecutionStatusSucceeded || aws.ToString(out.Output) != `{"a":1}` {
+		t.Fatalf("%s %s", out.Status, aws.ToString(out.Output))
+	}
+}

@@ -261,7 +261,7 @@ func (l *Local) resumeAll(ctx context.Context) error {
 	}
 	rows.Close()
 	for _, r := range running {
-		if _, err := l.ensureResumed(ctx, r); err != nil {
+		if _, err := l.takeBack(ctx, r.arn); err != nil {
 			l.log.Error("resume failed", "arn", r.arn, "error", err.Error())
 		}
 	}
@@ -563,13 +563,18 @@ func (l *Local) StartSyncExecution(ctx context.Context, in *sfn.StartSyncExecuti
 	if in.Input == nil {
 		input = "{}"
 	}
+	// The caller waits for the end: the execution stays in memory.
+	defer l.pin(m.ExecutionArn(name))()
 	x, err := l.startLive(m, name, []byte(input))
 	if err != nil {
 		return nil, apiError(err)
 	}
 	res := x.Wait(ctx)
 	if res == nil {
-		return nil, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("service: %s stopped running in this process before its end", x.Arn())
 	}
 	arn, start, stop := x.Arn(), res.StartDate, res.StopDate
 	out := &sfn.StartSyncExecutionOutput{ExecutionArn: &arn, StateMachineArn: ptr(m.Arn()), Name: &name, StartDate: &start, StopDate: &stop,
