@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -256,9 +255,8 @@ func (l *Local) resumeRow(ctx context.Context, r *execRow) (*engine.Execution, e
 	if len(evs) == 0 {
 		// It died before its first commit: it starts over, as a start
 		// that never answered would.
-		err := l.store.write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `DELETE FROM sfn_executions WHERE arn = ?`, r.arn)
-			return err
+		err := l.store.write(ctx, func(w *wtx) error {
+			return w.exec(`DELETE FROM sfn_executions WHERE arn = ?`, r.arn)
 		})
 		if err != nil {
 			return nil, err

@@ -60,11 +60,33 @@ type store struct {
 	wmu     sync.Mutex
 	queue   []*writeReq
 	writing bool
+	stmts   map[string]*sql.Stmt // the writer's, prepared once
 }
 
 type writeReq struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(w *wtx) error
 	done chan error
+}
+
+// wtx is a write transaction whose statements are parsed once per store,
+// not once per execution: parsing was a fifth of a start's cost.
+type wtx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	s   *store
+}
+
+func (w *wtx) exec(query string, args ...any) error {
+	st, ok := w.s.stmts[query]
+	if !ok {
+		var err error
+		if st, err = w.s.db.PrepareContext(w.ctx, query); err != nil {
+			return err
+		}
+		w.s.stmts[query] = st
+	}
+	_, err := w.tx.StmtContext(w.ctx, st).ExecContext(w.ctx, args...)
+	return err
 }
 
 // write runs fn in a transaction, grouped with the writes queued by other
@@ -72,7 +94,7 @@ type writeReq struct {
 // it is empty, the others wait for their turn's outcome. Each write has a
 // savepoint of its own, so one that fails is undone alone; a batch costs
 // one commit (one fsync) however many writes it carries.
-func (s *store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *store) write(ctx context.Context, fn func(w *wtx) error) error {
 	req := &writeReq{fn: fn, done: make(chan error, 1)}
 	s.wmu.Lock()
 	s.queue = append(s.queue, req)
@@ -101,16 +123,17 @@ func (s *store) writeBatch(ctx context.Context, batch []*writeReq) {
 			return err
 		}
 		defer tx.Rollback()
+		w := &wtx{ctx: ctx, tx: tx, s: s}
 		for i, r := range batch {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT w`); err != nil {
+			if err := w.exec(`SAVEPOINT w`); err != nil {
 				return err
 			}
-			if errs[i] = r.fn(tx); errs[i] != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO w`); err != nil {
+			if errs[i] = r.fn(w); errs[i] != nil {
+				if err := w.exec(`ROLLBACK TO w`); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE w`); err != nil {
+			if err := w.exec(`RELEASE w`); err != nil {
 				return err
 			}
 		}
@@ -133,7 +156,7 @@ func openStore(ctx context.Context, db *sql.DB) (*store, error) {
 			return nil, fmt.Errorf("service: creating the store: %w", err)
 		}
 	}
-	s := &store{db: db}
+	s := &store{db: db, stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("service: upgrading the store: %w", err)
 	}
@@ -348,10 +371,9 @@ type journal struct {
 
 func (j journal) Start(ctx context.Context, r *engine.StartRecord) error {
 	smArn, rev := j.rev(r.Machine)
-	err := j.s.store.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sfn_executions (arn, sm_arn, revision, name, input, status, start_ms, parent)
+	err := j.s.store.write(ctx, func(w *wtx) error {
+		return w.exec(`INSERT INTO sfn_executions (arn, sm_arn, revision, name, input, status, start_ms, parent)
 			VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?)`, r.ExecutionArn, smArn, rev, r.Name, string(r.Input), ms(r.StartDate), r.ParentArn)
-		return err
 	})
 	if err == nil {
 		return nil
@@ -370,10 +392,10 @@ func (j journal) Start(ctx context.Context, r *engine.StartRecord) error {
 }
 
 func (j journal) Commit(ctx context.Context, c *engine.Commit) error {
-	return j.s.store.write(ctx, func(tx *sql.Tx) error { return commitTx(ctx, tx, c) })
+	return j.s.store.write(ctx, func(w *wtx) error { return commitTx(w, c) })
 }
 
-func commitTx(ctx context.Context, tx *sql.Tx, c *engine.Commit) error {
+func commitTx(w *wtx, c *engine.Commit) error {
 	var err error
 	var last int64
 	for i := range c.Events {
@@ -381,7 +403,7 @@ func commitTx(ctx context.Context, tx *sql.Tx, c *engine.Commit) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sfn_events (exec_arn, id, body) VALUES (?, ?, ?)`, c.ExecutionArn, c.Events[i].Id, b); err != nil {
+		if err := w.exec(`INSERT INTO sfn_events (exec_arn, id, body) VALUES (?, ?, ?)`, c.ExecutionArn, c.Events[i].Id, b); err != nil {
 			return fmt.Errorf("service: event %d of %s: %w", c.Events[i].Id, c.ExecutionArn, err)
 		}
 		last = c.Events[i].Id
@@ -399,19 +421,19 @@ func commitTx(ctx context.Context, tx *sql.Tx, c *engine.Commit) error {
 			}
 			out = b
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE sfn_executions SET status = ?, stop_ms = ?, output = ?, error = ?, cause = ?, wake_ms = NULL,
+		err = w.exec(`UPDATE sfn_executions SET status = ?, stop_ms = ?, output = ?, error = ?, cause = ?, wake_ms = NULL,
 			parked = 0, events = MAX(events, ?) WHERE arn = ?`, r.Status, ms(r.StopDate), out, nullIfEmpty(r.Error), nullIfEmpty(r.Cause), last, c.ExecutionArn)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE sfn_executions SET wake_ms = ?, parked = ?, events = MAX(events, ?) WHERE arn = ?`, wake, c.Idle, last, c.ExecutionArn)
+		err = w.exec(`UPDATE sfn_executions SET wake_ms = ?, parked = ?, events = MAX(events, ?) WHERE arn = ?`, wake, c.Idle, last, c.ExecutionArn)
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sfn_tokens WHERE exec_arn = ?`, c.ExecutionArn); err != nil {
+	if err := w.exec(`DELETE FROM sfn_tokens WHERE exec_arn = ?`, c.ExecutionArn); err != nil {
 		return err
 	}
 	for _, tok := range c.Tokens {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO sfn_tokens (token, exec_arn) VALUES (?, ?)`, tok, c.ExecutionArn); err != nil {
+		if err := w.exec(`INSERT OR REPLACE INTO sfn_tokens (token, exec_arn) VALUES (?, ?)`, tok, c.ExecutionArn); err != nil {
 			return err
 		}
 	}
