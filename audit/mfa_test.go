@@ -45,7 +45,7 @@ func (w mfaWorld) handlers() map[string]engine.Handler {
 			return map[string]any{"topicArn": "arn:aws:sns:us-east-1:123456789012:keyflow", "subject": in["event"], "recipients": []string{}, "deduplicationId": "x", "dryRun": false}
 		}),
 		"keyflow-hygiene": reply(func(in map[string]any, at time.Time) any {
-			return map[string]any{"checkedAt": at, "users": w.users, "exempt": w.exempt, "enforced": []any{}, "consoleUsers": 3,
+			return map[string]any{"checkedAt": at, "users": w.users, "exempt": w.exempt, "enforced": []any{}, "enforcing": []any{}, "consoleUsers": 3,
 				"passwordPolicies": []any{}, "failedAccounts": []any{}, "dryRun": false, "nextMarker": ""}
 		}),
 		"keyflow-set-password-policy": reply(func(map[string]any, time.Time) any { return map[string]any{"changed": false} }),

@@ -17,15 +17,19 @@ import (
 // sdkInterfaces are the SDK surfaces of package tasks with the IAM service
 // prefix of their actions. Reflection over them (not a list typed here) is
 // what makes a new method in tasks a new action the roles must grant.
-var sdkInterfaces = map[string]reflect.Type{
-	"iam":            reflect.TypeFor[tasks.IAMAPI](),
-	"secretsmanager": reflect.TypeFor[tasks.SecretsManagerAPI](),
-	"sns":            reflect.TypeFor[tasks.SNSAPI](),
-	"organizations":  reflect.TypeFor[tasks.OrganizationsAPI](),
-	"sts":            reflect.TypeFor[tasks.STSAPI](),
-	"states":         reflect.TypeFor[tasks.SFNAPI](),
-	"s3":             reflect.TypeFor[tasks.S3API](),
-	"ses":            reflect.TypeFor[tasks.SESAPI](),
+var sdkInterfaces = []struct {
+	prefix string
+	typ    reflect.Type
+}{
+	{"iam", reflect.TypeFor[tasks.IAMAPI]()},
+	{"secretsmanager", reflect.TypeFor[tasks.SecretsManagerAPI]()},
+	{"sns", reflect.TypeFor[tasks.SNSAPI]()},
+	{"organizations", reflect.TypeFor[tasks.OrganizationsAPI]()},
+	{"sts", reflect.TypeFor[tasks.STSAPI]()},
+	{"states", reflect.TypeFor[tasks.SFNAPI]()},
+	{"states", reflect.TypeFor[tasks.ExecutionsAPI]()},
+	{"s3", reflect.TypeFor[tasks.S3API]()},
+	{"ses", reflect.TypeFor[tasks.SESAPI]()},
 }
 
 // authorizedAs names the SDK calls that IAM authorizes under another
@@ -37,7 +41,8 @@ var authorizedAs = map[string]string{"s3:HeadObject": "s3:GetObject"}
 func sdkMethods(t *testing.T) map[string]string {
 	t.Helper()
 	m := map[string]string{}
-	for prefix, typ := range sdkInterfaces {
+	for _, sdk := range sdkInterfaces {
+		prefix, typ := sdk.prefix, sdk.typ
 		for i := range typ.NumMethod() {
 			name := typ.Method(i).Name
 			if prev, ok := m[name]; ok {

@@ -100,6 +100,9 @@ var Handlers = []Handler{
 			"iam:GetAccountPasswordPolicy", "iam:GetLoginProfile", "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser",
 			"iam:ListMFADevices", "iam:ListUserTags", "iam:ListUsers",
 			"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent", "organizations:ListRoots",
+			// The MFA workflow's running executions: a user in grace
+			// is not started again.
+			"states:ListExecutions",
 			assumeMember,
 		},
 	},

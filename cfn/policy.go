@@ -128,8 +128,14 @@ func handlerStatements(h Handler, useKey bool) []any {
 		// account's: IAM authorizes them against "*".
 		out = append(out, allow("Organization", a, "*"))
 	}
-	if a := by["states"]; len(a) > 0 {
+	// ListExecutions is authorized against the state machine, the others
+	// against executions.
+	if a := slices.DeleteFunc(slices.Clone(by["states"]), func(a string) bool { return a == "states:ListExecutions" }); len(a) > 0 {
 		out = append(out, allow("KeyflowExecutions", a, keyflowExecutions))
+	}
+	if slices.Contains(by["states"], "states:ListExecutions") {
+		// Only the hygiene inventory lists, and only the MFA workflow's.
+		out = append(out, allow("MFAExecutions", []string{"states:ListExecutions"}, ref(mfaStateMachine)))
 	}
 	if a := by["s3"]; len(a) > 0 {
 		out = append(out, allow("AuditRecords", a, auditObjects))

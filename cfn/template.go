@@ -336,6 +336,9 @@ func function(t *cloudformation.Template, h Handler, o Options, useKey bool) {
 	case "hygiene", "check-mfa", "enforce-mfa":
 		env["KEYFLOW_MFA_POLICY_ARN"] = cloudformation.Ref("MFARequiredPolicy")
 		env["KEYFLOW_MFA_MEMBER_POLICY_NAME"] = cloudformation.Ref(paramMemberMFAPolicy)
+		if h.Name == "hygiene" {
+			env["KEYFLOW_MFA_STATE_MACHINE_ARN"] = cloudformation.Ref(mfaStateMachine)
+		}
 	}
 	t.Resources[h.Logical+"Function"] = &lambda.Function{
 		FunctionName:                 cloudformation.String(h.FunctionName),
@@ -792,6 +795,10 @@ func marshal(doc map[string]any) ([]byte, error) {
 	}
 	return append(out, '\n'), nil
 }
+
+// mfaStateMachine is the MFA workflow's state machine, whose running
+// executions the hygiene inventory lists.
+var mfaStateMachine = logicalOf(statemachines.NameMFA) + "StateMachine"
 
 // memberMFAPolicyArn is the member stack's MFA-required policy, by the name
 // the central stack's handlers look for.

@@ -4,30 +4,49 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/keyflow/keyflow/states"
 )
 
-// MFAExecutionName is the name of a user's MFA execution. An enforcement
-// is named by account and user alone, so however often the hygiene
-// inventory runs during the grace period a user has one enforcement (a
-// second start is ExecutionAlreadyExists, caught); a release also carries
-// the inventory's time, so a user who loses and regains MFA can be released
-// again. The user name is hashed as in LifecycleExecutionName.
+// MFAExecutionName is the name of a user's MFA execution.
+//
+// An enforcement is named by account, user and the UTC day of the hygiene
+// inventory that found the user (checkedAt, RFC 3339): two runs on one day
+// start one enforcement (the second start is ExecutionAlreadyExists,
+// caught), and once it has ended a later day's run can start a new one for
+// a user who lost MFA again. On other days the inventory itself keeps a
+// second one from starting while the first runs: it lists the running
+// enforcements (MFAEnforcementPrefix) and reports their users as
+// "enforcing" instead of starting them (tasks.Hygiene).
+//
+// A release carries the inventory's whole time, so a user who loses and
+// regains MFA can be released again. The user name is hashed as in
+// LifecycleExecutionName; a name is at most 68 characters.
 func MFAExecutionName(action, accountID, userName, checkedAt string) string {
-	s := accountID + "/" + userName
 	if action == "release" {
-		s += "/" + checkedAt
+		sum := md5.Sum([]byte(accountID + "/" + userName + "/" + checkedAt))
+		return fmt.Sprintf("%s-mfa-release-%s", accountID, hex.EncodeToString(sum[:]))
 	}
-	sum := md5.Sum([]byte(s))
-	return fmt.Sprintf("%s-mfa-%s-%s", accountID, action, hex.EncodeToString(sum[:]))
+	day, _, _ := strings.Cut(checkedAt, "T")
+	return MFAEnforcementPrefix(accountID, userName) + "-" + day
+}
+
+// MFAEnforcementPrefix is what every enforcement of one user is named
+// from: the executions of the user's enforcements are those whose names
+// start with it (followed by "-" and a day, or nothing: the names before
+// the day was added).
+func MFAEnforcementPrefix(accountID, userName string) string {
+	sum := md5.Sum([]byte(accountID + "/" + userName))
+	return fmt.Sprintf("%s-mfa-enforce-%s", accountID, hex.EncodeToString(sum[:]))
 }
 
 // The same names as intrinsics over an MFA report, with $.checkedAt added
 // by the hygiene machine's ItemSelector.
 const (
-	mfaEnforceNameExpr = "States.Format('{}-mfa-enforce-{}', $.accountId, States.Hash(States.Format('{}/{}', $.accountId, $.userName), 'MD5'))"
+	mfaEnforceNameExpr = "States.Format('{}-mfa-enforce-{}-{}', $.accountId, States.Hash(States.Format('{}/{}', $.accountId, $.userName), 'MD5'), " +
+		"States.ArrayGetItem(States.StringSplit($.checkedAt, 'T'), 0))"
 	mfaReleaseNameExpr = "States.Format('{}-mfa-release-{}', $.accountId, States.Hash(States.Format('{}/{}/{}', $.accountId, $.userName, $.checkedAt), 'MD5'))"
 )
 
@@ -210,7 +229,7 @@ func Hygiene(o Options) (*states.Definition, error) {
 	}
 	startTask("StartEnforcement", mfaEnforceNameExpr, "AlreadyEnforcing")
 	startTask("StartRelease", mfaReleaseNameExpr, "AlreadyReleasing")
-	start.Succeed("AlreadyEnforcing").Comment("The user's enforcement is running (or ran): one per user.")
+	start.Succeed("AlreadyEnforcing").Comment("An enforcement of this user started today already: one a day, and the inventory reports a running one instead of starting another.")
 	start.Succeed("AlreadyReleasing")
 
 	setPolicy := states.NewMachine("").StartAt("Compliant?")
@@ -230,7 +249,7 @@ func Hygiene(o Options) (*states.Definition, error) {
 		Comment("The input overrides the defaults field by field; progress adds up the pages.").
 		Parameters(map[string]any{
 			"request.$": "States.JsonMerge(States.StringToJson('" + defaults + "'), $, false)",
-			"progress": map[string]any{"marker": "", "pages": 0, "consoleUsers": 0, "started": 0, "enforced": 0, "exempt": 0,
+			"progress": map[string]any{"marker": "", "pages": 0, "consoleUsers": 0, "started": 0, "enforced": 0, "enforcing": 0, "exempt": 0,
 				"failedAccounts": 0, "passwordPolicies": 0},
 		}).
 		Next("Inventory")
@@ -243,7 +262,7 @@ func Hygiene(o Options) (*states.Definition, error) {
 		Parameters(req).
 		ResultSelector(map[string]any{
 			"checkedAt.$": "$.checkedAt", "users.$": "$.users", "dryRun.$": "$.dryRun", "consoleUsers.$": "$.consoleUsers",
-			"enforced.$": "States.ArrayLength($.enforced)", "exempt.$": "States.ArrayLength($.exempt)",
+			"enforced.$": "States.ArrayLength($.enforced)", "enforcing.$": "States.ArrayLength($.enforcing)", "exempt.$": "States.ArrayLength($.exempt)",
 			"passwordPolicies.$": "$.passwordPolicies", "failedAccounts.$": "States.ArrayLength($.failedAccounts)",
 			"nextMarker.$": "$.nextMarker",
 		}).
@@ -281,6 +300,7 @@ func Hygiene(o Options) (*states.Definition, error) {
 			"consoleUsers.$":     "States.MathAdd($.progress.consoleUsers, $.report.consoleUsers)",
 			"started.$":          "States.MathAdd($.progress.started, States.ArrayLength($.report.users))",
 			"enforced.$":         "States.MathAdd($.progress.enforced, $.report.enforced)",
+			"enforcing.$":        "States.MathAdd($.progress.enforcing, $.report.enforcing)",
 			"exempt.$":           "States.MathAdd($.progress.exempt, $.report.exempt)",
 			"failedAccounts.$":   "States.MathAdd($.progress.failedAccounts, $.report.failedAccounts)",
 			"passwordPolicies.$": "States.MathAdd($.progress.passwordPolicies, States.ArrayLength($.report.passwordPolicies))",

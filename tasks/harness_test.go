@@ -146,6 +146,8 @@ type fx struct {
 	logBuf  *bytes.Buffer
 	log     *slog.Logger
 	secrets []string
+	// running are the names of the MFA executions Hygiene finds running.
+	running []string
 }
 
 type backend struct {

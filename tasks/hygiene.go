@@ -2,6 +2,8 @@ package tasks
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
 
 // HygieneInput chooses the accounts, as for the key inventory, and the MFA
@@ -48,10 +52,11 @@ type MFAReport struct {
 	AccountID string `json:"accountId"`
 	UserName  string `json:"userName"`
 	// Action is "enforce" (console access, no MFA, policy not attached:
-	// notify, wait, attach), "enforced" (the policy is already attached and
-	// the user still has no MFA), "release" (the policy is attached but the
-	// user has enrolled, or has no console access any more: detach it) or
-	// "exempt".
+	// notify, wait, attach), "enforcing" (the same, but an enforcement of
+	// the user is running: its grace period runs, nothing is started),
+	// "enforced" (the policy is already attached and the user still has no
+	// MFA), "release" (the policy is attached but the user has enrolled, or
+	// has no console access any more: detach it) or "exempt".
 	Action           string    `json:"action"`
 	ConsoleAccess    bool      `json:"consoleAccess"`
 	MFAEnabled       bool      `json:"mfaEnabled"`
@@ -65,8 +70,9 @@ type MFAReport struct {
 }
 
 // HygieneOutput is the account hygiene report: the users the MFA workflow
-// acts on (Users, actions enforce and release), those it reports only, and
-// each account's password policy against the baseline.
+// acts on (Users, actions enforce and release), those it reports only
+// (Enforcing: an enforcement is running; Enforced; Exempt), and each
+// account's password policy against the baseline.
 type HygieneOutput struct {
 	CheckedAt        time.Time              `json:"checkedAt"`
 	GraceDays        int                    `json:"graceDays"`
@@ -75,6 +81,7 @@ type HygieneOutput struct {
 	ConsoleUsers     int                    `json:"consoleUsers"`
 	Users            []MFAReport            `json:"users"`
 	Enforced         []MFAReport            `json:"enforced"`
+	Enforcing        []MFAReport            `json:"enforcing"`
 	Exempt           []MFAReport            `json:"exempt"`
 	LapsedExemptions []Exemption            `json:"lapsedExemptions"`
 	PasswordPolicies []PasswordPolicyReport `json:"passwordPolicies"`
@@ -98,6 +105,70 @@ type Hygiene struct {
 	// PolicyArn and MemberPolicyName: as CheckMFA's.
 	PolicyArn        string
 	MemberPolicyName string
+	// Executions lists the running executions of MFAStateMachineArn (the
+	// MFA workflow), in the deployment's own account. A user without MFA
+	// whose enforcement is running is reported as "enforcing" and not
+	// started again: an enforcement is named by the day it starts
+	// (statemachines.MFAExecutionName), so the name alone keeps only the
+	// runs of one day from starting a second. Required unless DryRun.
+	Executions         ExecutionsAPI
+	MFAStateMachineArn string
+}
+
+// ExecutionsAPI is the Step Functions surface of Hygiene.
+type ExecutionsAPI interface {
+	ListExecutions(ctx context.Context, in *sfn.ListExecutionsInput, optFns ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error)
+}
+
+// MFAEnforcementPrefix is how every MFA enforcement execution of a user is
+// named: this, "-" and the day it started. statemachines.MFAExecutionName
+// builds the names (a test there keeps the two equal; tasks must not
+// import it).
+func MFAEnforcementPrefix(accountID, userName string) string {
+	sum := md5.Sum([]byte(accountID + "/" + userName))
+	return fmt.Sprintf("%s-mfa-enforce-%s", accountID, hex.EncodeToString(sum[:]))
+}
+
+// runningEnforcements are the MFA enforcements in progress, by
+// MFAEnforcementPrefix, listed once per call and only when a user needs
+// them.
+type runningEnforcements struct {
+	h      *Hygiene
+	listed bool
+	names  map[string]bool
+}
+
+func (r *runningEnforcements) running(ctx context.Context, accountID, userName string) (bool, error) {
+	if r.h.Executions == nil || r.h.MFAStateMachineArn == "" {
+		return false, nil // a dry run without them: nothing is started anyway
+	}
+	if !r.listed {
+		r.names = map[string]bool{}
+		in := &sfn.ListExecutionsInput{StateMachineArn: aws.String(r.h.MFAStateMachineArn), StatusFilter: sfntypes.ExecutionStatusRunning, MaxResults: 1000}
+		for {
+			out, err := r.h.Executions.ListExecutions(ctx, in)
+			if err != nil {
+				return false, awsErr("ListExecutions", err)
+			}
+			for _, x := range out.Executions {
+				name := aws.ToString(x.Name)
+				// The day after the prefix ("-2026-03-01"), if any: the
+				// names from before the day was added have none.
+				if i := len(name) - len("-2006-01-02"); i > 0 && name[i] == '-' {
+					if _, err := time.Parse("2006-01-02", name[i+1:]); err == nil {
+						name = name[:i]
+					}
+				}
+				r.names[name] = true
+			}
+			if out.NextToken == nil {
+				break
+			}
+			in.NextToken = out.NextToken
+		}
+		r.listed = true
+	}
+	return r.names[MFAEnforcementPrefix(accountID, userName)], nil
 }
 
 // Handle implements the handler.
@@ -132,11 +203,15 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 	if _, err := mfaPolicyFor(h.PolicyArn, h.MemberPolicyName, "000000000000"); err != nil {
 		return nil, err
 	}
+	if !in.DryRun && (h.Executions == nil || h.MFAStateMachineArn == "") {
+		return nil, &InvalidInput{Field: "mfaStateMachineArn",
+			Reason: "no MFA state machine configured (KEYFLOW_MFA_STATE_MACHINE_ARN): running enforcements cannot be told apart, and each day's run would start another"}
+	}
 	now := clock(h.Now)
 	grace := orDefault(in.GraceDays, DefaultMFAGraceDays)
 	out := &HygieneOutput{
 		CheckedAt: now, GraceDays: grace, DryRun: in.DryRun, Accounts: []string{}, FailedAccounts: []AccountFailure{},
-		Users: []MFAReport{}, Enforced: []MFAReport{}, Exempt: []MFAReport{}, LapsedExemptions: []Exemption{}, PasswordPolicies: []PasswordPolicyReport{},
+		Users: []MFAReport{}, Enforced: []MFAReport{}, Enforcing: []MFAReport{}, Exempt: []MFAReport{}, LapsedExemptions: []Exemption{}, PasswordPolicies: []PasswordPolicyReport{},
 	}
 	var live []Exemption
 	for _, e := range in.Exemptions {
@@ -174,6 +249,7 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 	// budget is what is left of this page: each user read and each
 	// password policy reported counts one.
 	budget := orDefault(in.MaxUsers, DefaultHygienePageUsers)
+	running := &runningEnforcements{h: h}
 	for _, a := range accounts {
 		marker := ""
 		switch {
@@ -189,7 +265,7 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 		c, err := h.Accounts.IAM(ctx, a.id)
 		var next string
 		if err == nil {
-			next, err = h.hygieneAccount(ctx, c, a.id, a.ous, live, base, deadline, in.DryRun, marker, &budget, out)
+			next, err = h.hygieneAccount(ctx, c, a.id, a.ous, live, base, deadline, in.DryRun, marker, &budget, running, out)
 		}
 		if err != nil {
 			if !in.Organization || ctx.Err() != nil {
@@ -206,7 +282,7 @@ func (h *Hygiene) Handle(ctx context.Context, in HygieneInput) (*HygieneOutput, 
 			break
 		}
 	}
-	log.Info("hygiene done", "accounts", len(out.Accounts), "consoleUsers", out.ConsoleUsers, "users", len(out.Users), "exempt", len(out.Exempt),
+	log.Info("hygiene done", "accounts", len(out.Accounts), "consoleUsers", out.ConsoleUsers, "users", len(out.Users), "enforcing", len(out.Enforcing), "exempt", len(out.Exempt),
 		"more", out.NextMarker != "")
 	return out, nil
 }
@@ -229,7 +305,7 @@ func parseHygieneMarker(m string) (account, iamMarker string, err error) {
 // (empty: the account is done). The password policy is read on the
 // account's first page only, so that it is reported once.
 func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string, ous []string, exemptions []Exemption,
-	base PasswordBaseline, deadline time.Time, dryRun bool, marker string, budget *int, out *HygieneOutput) (string, error) {
+	base PasswordBaseline, deadline time.Time, dryRun bool, marker string, budget *int, running *runningEnforcements, out *HygieneOutput) (string, error) {
 	var pp *PasswordPolicyReport
 	if marker == "" {
 		cur, err := readPasswordPolicy(ctx, c)
@@ -245,7 +321,7 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 		return "", err
 	}
 	var users []MFAReport
-	var enforced, exempt []MFAReport
+	var enforced, enforcing, exempt []MFAReport
 	consoleUsers := 0
 	in := &iam.ListUsersInput{}
 	if marker != "" {
@@ -306,6 +382,19 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 				enforced = append(enforced, r)
 				continue
 			}
+			if r.Action == "enforce" {
+				on, err := running.running(ctx, accountID, name)
+				if err != nil {
+					return "", err
+				}
+				if on {
+					// Its own grace deadline stands; the one computed
+					// here would be a second, later one.
+					r.Action, r.GraceDeadline = "enforcing", time.Time{}
+					enforcing = append(enforcing, r)
+					continue
+				}
+			}
 			users = append(users, r)
 		}
 		if !page.IsTruncated || page.Marker == nil {
@@ -320,6 +409,7 @@ func (h *Hygiene) hygieneAccount(ctx context.Context, c IAMAPI, accountID string
 	out.ConsoleUsers += consoleUsers
 	out.Users = append(out.Users, users...)
 	out.Enforced = append(out.Enforced, enforced...)
+	out.Enforcing = append(out.Enforcing, enforcing...)
 	out.Exempt = append(out.Exempt, exempt...)
 	if pp != nil {
 		out.PasswordPolicies = append(out.PasswordPolicies, *pp)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	iampolicy "github.com/keyflow/keyflow/policy"
 )
@@ -211,8 +214,33 @@ func TestEnforceMFA(t *testing.T) {
 	})
 }
 
+const mfaMachine = "arn:aws:states:us-east-1:999999999999:stateMachine:keyflow-mfa"
+
 func newHygiene(f *fx) func(context.Context, HygieneInput) (*HygieneOutput, error) {
-	return (&Hygiene{Accounts: f.accounts, Now: f.now, Log: f.log, PolicyArn: mfaPolicyArn}).Handle
+	return (&Hygiene{Accounts: f.accounts, Now: f.now, Log: f.log, PolicyArn: mfaPolicyArn,
+		Executions: runningMFA{f}, MFAStateMachineArn: mfaMachine}).Handle
+}
+
+// runningMFA is Step Functions with f.running the MFA executions running,
+// in pages of two.
+type runningMFA struct{ f *fx }
+
+func (r runningMFA) ListExecutions(_ context.Context, in *sfn.ListExecutionsInput, _ ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error) {
+	if aws.ToString(in.StateMachineArn) != mfaMachine || in.StatusFilter != sfntypes.ExecutionStatusRunning {
+		r.f.t.Fatalf("ListExecutions of %s, status %q", aws.ToString(in.StateMachineArn), in.StatusFilter)
+	}
+	from := 0
+	if in.NextToken != nil {
+		from, _ = strconv.Atoi(*in.NextToken)
+	}
+	out := &sfn.ListExecutionsOutput{}
+	for i := from; i < len(r.f.running) && i < from+2; i++ {
+		out.Executions = append(out.Executions, sfntypes.ExecutionListItem{Name: aws.String(r.f.running[i]), Status: sfntypes.ExecutionStatusRunning})
+	}
+	if from+2 < len(r.f.running) {
+		out.NextToken = aws.String(strconv.Itoa(from + 2))
+	}
+	return out, nil
 }
 
 func TestHygiene(t *testing.T) {
@@ -313,6 +341,38 @@ func TestHygiene(t *testing.T) {
 					f.t.Fatalf("%d pages: users %v, %d password policies; want 3 pages, %v and one policy", pages, users, policies, want)
 				}
 			}},
+		{name: "a user whose enforcement runs is enforcing, not started again", setup: func(f *fx) HygieneInput {
+			seed(f)
+			f.consoleUser("grace", consoleSpec{console: true})
+			f.running = []string{
+				"unrelated-execution",
+				MFAEnforcementPrefix(f.acct, "alice") + "-2026-02-27", // alice's, started two days ago
+				MFAEnforcementPrefix(f.acct, "nobody") + "-2026-02-28",
+				MFAEnforcementPrefix(f.acct, "grace"), // named before the day was added
+			}
+			return HygieneInput{AccountID: f.acct, Exemptions: exempt(f)}
+		}, retry: true, check: func(f *fx, in HygieneInput, out *HygieneOutput) {
+			if got, want := names(out.Users), []string{"erin:release"}; !slices.Equal(got, want) {
+				f.t.Fatalf("users %v, want %v", got, want)
+			}
+			if got, want := names(out.Enforcing), []string{"alice:enforcing", "grace:enforcing"}; !slices.Equal(got, want) {
+				f.t.Fatalf("enforcing %v, want %v", got, want)
+			}
+			if !out.Enforcing[0].GraceDeadline.IsZero() {
+				f.t.Fatalf("a running enforcement's user got a new deadline %s", out.Enforcing[0].GraceDeadline)
+			}
+		}},
+		{name: "an enforcement of another user, or one that ended, starts nothing aside", setup: func(f *fx) HygieneInput {
+			seed(f)
+			// bob-like names: another user's enforcement runs; alice's
+			// ended (ListExecutions lists running ones only).
+			f.running = []string{MFAEnforcementPrefix(f.acct, "alic") + "-2026-02-27", MFAEnforcementPrefix("999999999999", "alice") + "-2026-02-27"}
+			return HygieneInput{AccountID: f.acct, Exemptions: exempt(f)}
+		}, check: func(f *fx, in HygieneInput, out *HygieneOutput) {
+			if got, want := names(out.Users), []string{"alice:enforce", "erin:release"}; !slices.Equal(got, want) || len(out.Enforcing) != 0 {
+				f.t.Fatalf("users %v, enforcing %v; want %v and none", got, names(out.Enforcing), want)
+			}
+		}},
 		{name: "a marker of another account", setup: func(f *fx) HygieneInput {
 			return HygieneInput{AccountID: f.acct, Marker: "999999999999:abc"}
 		}, wantErr: "InvalidInput"},
@@ -446,5 +506,22 @@ func TestMFAPolicyFor(t *testing.T) {
 				t.Errorf("got %s, want %s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestHygieneNeedsTheMFAMachine: without the running enforcements to look
+// at, a run that starts enforcements is refused before any call: each
+// day's run would start another enforcement of a user in grace.
+func TestHygieneNeedsTheMFAMachine(t *testing.T) {
+	for _, h := range []*Hygiene{
+		{PolicyArn: mfaPolicyArn},
+		{PolicyArn: mfaPolicyArn, Executions: runningMFA{}},
+		{PolicyArn: mfaPolicyArn, MFAStateMachineArn: mfaMachine},
+	} {
+		_, err := h.Handle(t.Context(), HygieneInput{AccountID: "111122223333"})
+		var bad *InvalidInput
+		if !errors.As(err, &bad) || bad.Field != "mfaStateMachineArn" {
+			t.Errorf("executions %v, machine %q: %v, want InvalidInput on mfaStateMachineArn", h.Executions != nil, h.MFAStateMachineArn, err)
+		}
 	}
 }

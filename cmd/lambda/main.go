@@ -75,7 +75,14 @@ func handler(name string, accounts tasks.Accounts, env func(string) string) (any
 	case "release":
 		return (&tasks.Release{Accounts: accounts, Now: now, Log: log}).Handle, nil
 	case "hygiene":
-		return (&tasks.Hygiene{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME")}).Handle, nil
+		// The MFA executions run in the deployment's own account: its
+		// configuration, no member role.
+		var cfg aws.Config
+		if a, ok := accounts.(*tasks.AWSAccounts); ok {
+			cfg = a.Config
+		}
+		return (&tasks.Hygiene{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME"),
+			Executions: sfn.NewFromConfig(cfg), MFAStateMachineArn: env("KEYFLOW_MFA_STATE_MACHINE_ARN")}).Handle, nil
 	case "check-mfa":
 		return (&tasks.CheckMFA{Accounts: accounts, Now: now, Log: log, PolicyArn: env("KEYFLOW_MFA_POLICY_ARN"), MemberPolicyName: env("KEYFLOW_MFA_MEMBER_POLICY_NAME")}).Handle, nil
 	case "enforce-mfa":

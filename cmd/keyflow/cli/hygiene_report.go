@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -92,7 +93,9 @@ func gatherHygiene(ctx context.Context, accounts tasks.Accounts, account string,
 		hy.Note = "No executions were read: grace deadlines are unknown."
 	}
 	for _, p := range pages {
-		for _, r := range p.Users {
+		// A user whose enforcement runs (the inventory's "enforcing",
+		// when it could see the executions) is described like the others.
+		for _, r := range append(slices.Clone(p.Users), p.Enforcing...) {
 			u := report.MFAUser{Account: r.AccountID, Name: r.UserName}
 			if r.Action == "release" {
 				u.State, u.Detail = report.MFAToRelease, "enrolled (or no console access): the next hygiene run detaches the policy"
@@ -129,15 +132,17 @@ func gatherHygiene(ctx context.Context, accounts tasks.Accounts, account string,
 	return hy, records, nil
 }
 
-// mfaExecutions finds a user's enforcement: its name is derived from the
-// account and user (statemachines.MFAExecutionName), so one per user.
+// mfaExecutions finds a user's enforcement: every enforcement of a user is
+// named from statemachines.MFAEnforcementPrefix and the day it started, so
+// the newest execution with the user's prefix is the one that counts.
 type mfaExecutions struct {
 	machineArn string
+	latest     map[string]string    // MFAEnforcementPrefix -> newest execution ARN
 	notified   map[string]time.Time // execution ARN -> NotifyEnrol's end
 }
 
 func findMFAMachine(ctx context.Context, api executionReader) (mfaExecutions, error) {
-	m := mfaExecutions{notified: map[string]time.Time{}}
+	m := mfaExecutions{latest: map[string]string{}, notified: map[string]time.Time{}}
 	in := &sfn.ListStateMachinesInput{}
 	for m.machineArn == "" {
 		out, err := api.ListStateMachines(ctx, in)
@@ -154,7 +159,48 @@ func findMFAMachine(ctx context.Context, api executionReader) (mfaExecutions, er
 		}
 		in.NextToken = out.NextToken
 	}
+	if m.machineArn == "" {
+		return m, nil
+	}
+	// Step Functions lists newest first: the first execution seen with a
+	// prefix is the user's latest enforcement. A start date decides where
+	// a store lists otherwise.
+	started := map[string]time.Time{}
+	ls := &sfn.ListExecutionsInput{StateMachineArn: aws.String(m.machineArn)}
+	for {
+		out, err := api.ListExecutions(ctx, ls)
+		if err != nil {
+			return m, err
+		}
+		for _, x := range out.Executions {
+			p, ok := enforcementPrefix(aws.ToString(x.Name))
+			if !ok {
+				continue
+			}
+			if at := aws.ToTime(x.StartDate); m.latest[p] == "" || at.After(started[p]) {
+				m.latest[p], started[p] = aws.ToString(x.ExecutionArn), at
+			}
+		}
+		if out.NextToken == nil {
+			break
+		}
+		ls.NextToken = out.NextToken
+	}
 	return m, nil
+}
+
+// enforcementPrefix is the MFAEnforcementPrefix an execution name starts
+// with, if it is an enforcement's: "<account>-mfa-enforce-<md5>", then
+// "-<day>" or (before days were added) nothing.
+func enforcementPrefix(name string) (string, bool) {
+	acct, rest, ok := strings.Cut(name, "-mfa-enforce-")
+	if !ok || len(acct) != 12 || len(rest) < 32 {
+		return "", false
+	}
+	if len(rest) > 32 && rest[32] != '-' {
+		return "", false
+	}
+	return name[:len(acct)+len("-mfa-enforce-")+32], true
 }
 
 // notices keeps when each execution told its user how to enrol.
@@ -179,12 +225,16 @@ func (m mfaExecutions) describe(ctx context.Context, api executionReader, u *rep
 		u.State = report.MFANotNotified
 		return nil
 	}
-	arn := strings.Replace(m.machineArn, ":stateMachine:", ":execution:", 1) + ":" +
-		statemachines.MFAExecutionName("enforce", u.Account, u.Name, "")
+	arn, ok := m.latest[statemachines.MFAEnforcementPrefix(u.Account, u.Name)]
+	if !ok {
+		u.State, u.Detail = report.MFANotNotified, "the next hygiene run tells them how to enrol"
+		return nil
+	}
 	out, err := api.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: &arn})
 	var none *sfntypes.ExecutionDoesNotExist
 	switch {
 	case errors.As(err, &none):
+		// Listed, then gone: AWS keeps a closed execution 90 days.
 		u.State, u.Detail = report.MFANotNotified, "the next hygiene run tells them how to enrol"
 		return nil
 	case err != nil:
@@ -210,9 +260,16 @@ func (m mfaExecutions) describe(ctx context.Context, api executionReader, u *rep
 		}
 	case input.DryRun:
 		u.State, u.Detail = report.MFANeedsPerson, "the enforcement was a dry run: nothing is enforced"
+	case out.Status == sfntypes.ExecutionStatusSucceeded:
+		// It ended (the user enrolled, or the policy went on and came
+		// off again), and the user has no MFA now: the next run starts
+		// a new enforcement, with a new notice and grace period.
+		u.State = report.MFANotNotified
+		u.Detail = fmt.Sprintf("the last enforcement ended on %s; the next hygiene run starts a new one",
+			aws.ToTime(out.StopDate).UTC().Format("2006-01-02"))
 	default:
 		u.State = report.MFANeedsPerson
-		u.Detail = fmt.Sprintf("the enforcement ended %s on %s without the policy; its name stays taken, so no new one starts",
+		u.Detail = fmt.Sprintf("the enforcement ended %s on %s without the policy; the next hygiene run on a later day starts a new one",
 			out.Status, aws.ToTime(out.StopDate).UTC().Format("2006-01-02"))
 	}
 	return nil

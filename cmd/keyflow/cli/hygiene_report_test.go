@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -92,6 +93,17 @@ func TestReportHygiene(t *testing.T) {
 		return true
 	}, 30*time.Second, time.Millisecond)
 
+	// A second run while they wait starts nothing: each user's
+	// enforcement is running, which the inventory sees (whatever the day).
+	run2, err := svc.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: machine(statemachines.NameHygiene), Name: aws.String("hygiene-2"),
+		Input: aws.String(fmt.Sprintf(`{"accountId":%q}`, acct))})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return ended(aws.ToString(run2.ExecutionArn)) }, 30*time.Second, time.Millisecond)
+	d2, err := svc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: run2.ExecutionArn})
+	require.NoError(t, err)
+	require.Equal(t, sfntypes.ExecutionStatusSucceeded, d2.Status)
+	assert.JSONEq(t, fmt.Sprintf(`{"started":0,"enforcing":%d}`, len(before.Users)), pick(t, aws.ToString(d2.Output), "started", "enforcing"))
+
 	// A broken run: the policy detached from a user whose input says
 	// exempt. The user has MFA, and the policy (which the enforcements'
 	// account now has) on.
@@ -122,8 +134,23 @@ func TestReportHygiene(t *testing.T) {
 	hy, records, err := gatherHygiene(ctx, local.SandboxAccounts{Sandbox: sb}, acct, hygieneOptions{policyArn: b.MFAPolicyArn()}, svc, tc.Now())
 	require.NoError(t, err)
 	require.Len(t, hy.NoMFA, len(before.Users))
+	// Each user's enforcement, by its name's prefix: the day in the name is
+	// the inventory's, on the real clock.
+	enforcements := map[string]string{}
+	list, err := svc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: machine(statemachines.NameMFA), MaxResults: 1000})
+	require.NoError(t, err)
+	for _, x := range list.Executions {
+		enforcements[aws.ToString(x.Name)] = aws.ToString(x.ExecutionArn)
+	}
 	for _, u := range hy.NoMFA {
-		arn := "arn:aws:states:us-east-1:123456789012:execution:keyflow-mfa:" + statemachines.MFAExecutionName("enforce", u.Account, u.Name, "")
+		var arn string
+		for name, a := range enforcements {
+			if strings.HasPrefix(name, statemachines.MFAEnforcementPrefix(u.Account, u.Name)+"-") {
+				require.Empty(t, arn, "%s has two enforcements", u.Name)
+				arn = a
+			}
+		}
+		require.NotEmpty(t, arn, "%s has no enforcement", u.Name)
 		d, err := svc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: &arn})
 		require.NoError(t, err)
 		assert.Equal(t, report.MFAInGrace, u.State, u.Name)
@@ -152,4 +179,18 @@ func TestReportHygiene(t *testing.T) {
 	for _, want := range []string{`<section class="breaches" id="breaches">`, audit.CodeExemptTouched, `<section id="hygiene">`, "<td>in grace</td>"} {
 		assert.True(t, strings.Contains(html, want), "the page lacks %q", want)
 	}
+}
+
+// pick is the JSON object text of some fields of an object.
+func pick(t *testing.T, object string, fields ...string) string {
+	t.Helper()
+	var all map[string]any
+	require.NoError(t, json.Unmarshal([]byte(object), &all))
+	out := map[string]any{}
+	for _, f := range fields {
+		out[f] = all[f]
+	}
+	b, err := json.Marshal(out)
+	require.NoError(t, err)
+	return string(b)
 }

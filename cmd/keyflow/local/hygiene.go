@@ -31,7 +31,8 @@ func (b *Backend) hygieneHandlers(hs map[string]engine.Handler) {
 	n := statemachines.FunctionNames
 	arn := b.MFAPolicyArn()
 	hs[n.Hygiene] = wrap(b, func(now func() time.Time) handle[tasks.HygieneInput, tasks.HygieneOutput] {
-		return (&tasks.Hygiene{Accounts: o.Accounts, Now: now, Log: b.log, PolicyArn: arn}).Handle
+		return (&tasks.Hygiene{Accounts: o.Accounts, Now: now, Log: b.log, PolicyArn: arn,
+			Executions: b.running, MFAStateMachineArn: o.Workflows.Resources.MFAStateMachine}).Handle
 	})
 	hs[n.CheckMFA] = wrap(b, func(now func() time.Time) handle[tasks.CheckMFAInput, tasks.MFAState] {
 		return (&tasks.CheckMFA{Accounts: o.Accounts, Now: now, Log: b.log, PolicyArn: arn}).Handle

@@ -160,6 +160,7 @@ type Backend struct {
 	mu      sync.Mutex
 	pending map[string]Approval // by execution ARN
 	expect  map[string]bool     // lifecycle execution names the inventory started
+	running *runningExecutions  // for the hygiene inventory
 }
 
 // Approval is a task token waiting for a decision.
@@ -209,7 +210,7 @@ func New(o Options) (*Backend, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{opts: o, log: log, pending: map[string]Approval{}, expect: map[string]bool{}}
+	b := &Backend{opts: o, log: log, pending: map[string]Approval{}, expect: map[string]bool{}, running: newRunningExecutions()}
 	b.ended = newEndTracker()
 	if err := b.setUpEmail(); err != nil {
 		return nil, err
@@ -234,9 +235,13 @@ func New(o Options) (*Backend, error) {
 	var err error
 	b.Engine, err = open(engine.Options{
 		Clock: o.EngineClock, Handlers: b.handlers(), Region: o.Region, AccountID: o.AccountID,
-		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionEnd: func(r *engine.Result) {
-			// The caller's hook first: once Settle sees an execution
-			// end, the caller already has it, and its audit is queued.
+		Logger: log, OnTaskToken: b.onTaskToken, OnExecutionStart: b.running.started, OnExecutionEnd: func(r *engine.Result) {
+			// Not running any more before anyone hears of the end: a
+			// caller who then runs the hygiene inventory must not find
+			// it running. Then the caller's hook: once Settle sees an
+			// execution end, the caller already has it, and its audit
+			// is queued.
+			b.running.ended(r)
 			if o.OnExecutionEnd != nil {
 				o.OnExecutionEnd(r)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/keyflow/keyflow/audit"
 	"github.com/keyflow/keyflow/cmd/keyflow/local"
 	"github.com/keyflow/keyflow/engine"
 	"github.com/keyflow/keyflow/policy"
@@ -64,7 +65,10 @@ func (e *mfaEnds) wait(ctx context.Context, t *testing.T, n int) []*engine.Resul
 // passes on the virtual clock → the MFA-required policy is attached to
 // exactly those still without MFA (not to users with MFA, API-only users or
 // the exempt user) → one enrols → a later hygiene run detaches it from that
-// user only.
+// user only → the user deactivates the device → a hygiene run days later
+// enforces again: a new notice, a new grace period, the policy back on
+// after it, and no breach of the MFA invariants → a second run the same
+// day starts nothing more.
 func TestEndToEndMFA(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -79,7 +83,8 @@ func TestEndToEndMFA(t *testing.T) {
 		t.Fatal(err)
 	}
 	ends := &mfaEnds{changed: make(chan struct{})}
-	b, err := local.New(local.Options{Sandbox: sb, Clock: clock, EngineClock: engine.NewVirtualClock(start), OnExecutionEnd: ends.add})
+	vclock := engine.NewVirtualClock(start)
+	b, err := local.New(local.Options{Sandbox: sb, Clock: clock, EngineClock: vclock, OnExecutionEnd: ends.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +206,87 @@ func TestEndToEndMFA(t *testing.T) {
 	// execution, the release.
 	if len(all) != len(enforce)+1 {
 		t.Errorf("%d MFA executions, want %d", len(all), len(enforce)+1)
+	}
+
+	// The user deactivates the device. Ten days on, a hygiene run enforces
+	// again: the first enforcement has ended and its name stays taken,
+	// but an enforcement is named by the day it starts.
+	if _, err := c.DeactivateMFADevice(ctx, &iam.DeactivateMFADeviceInput{UserName: aws.String(enrolled.name), SerialNumber: d.VirtualMFADevice.SerialNumber}); err != nil {
+		t.Fatal(err)
+	}
+	vclock.Advance(10 * 24 * time.Hour)
+	later := vclock.Now()
+	res = hygiene.Run(ctx, "hygiene-3", map[string]any{"organization": true, "exemptions": exemptions})
+	if res.Status != engine.StatusSucceeded {
+		t.Fatalf("third hygiene %s: %s: %s", res.Status, res.Error, res.Cause)
+	}
+	all = ends.wait(ctx, t, len(enforce)+2)
+	again := all[len(all)-1]
+	if again.Status != engine.StatusSucceeded || !strings.HasSuffix(again.ExecutionArn, ":"+statemachines.MFAExecutionName("enforce", enrolled.acct, enrolled.name, later.Format(time.RFC3339))) {
+		t.Fatalf("the new enforcement %s: %s %s: %s", again.ExecutionArn, again.Status, again.Error, again.Cause)
+	}
+	if !attached(enrolled) {
+		t.Errorf("%s/%s lost MFA again and has no policy after the new grace period", enrolled.acct, enrolled.name)
+	}
+	// Its grace period is new: it waited a whole one from the run that
+	// found the user, and attached the policy only after it.
+	deadline := later.Add(time.Duration(tasks.DefaultMFAGraceDays) * 24 * time.Hour)
+	var attachedAt time.Time
+	for _, ev := range again.History() {
+		var out *string
+		switch {
+		case ev.TaskSucceededEventDetails != nil:
+			out = ev.TaskSucceededEventDetails.Output
+		case ev.LambdaFunctionSucceededEventDetails != nil:
+			out = ev.LambdaFunctionSucceededEventDetails.Output
+		}
+		if strings.Contains(aws.ToString(out), `"result":"attached"`) {
+			attachedAt = aws.ToTime(ev.Timestamp)
+		}
+	}
+	if attachedAt.Before(deadline) {
+		t.Errorf("the policy went back on at %s, before the new deadline %s", attachedAt, deadline)
+	}
+	rec, err := audit.Build(audit.History{ExecutionArn: again.ExecutionArn, Events: again.History()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Breaches) != 0 {
+		t.Errorf("the new enforcement breaches the MFA invariants: %+v", rec.Breaches)
+	}
+	required := 0
+	for _, m := range sb.Outbox() {
+		if m.Subject == "keyflow: MFARequired: "+subject(enrolled) {
+			required++
+		}
+	}
+	if required != 2 {
+		t.Errorf("%s was told how to enrol %d times, want twice (once per enforcement)", enrolled.name, required)
+	}
+
+	// Someone takes the policy off by hand the same day: the user is
+	// without MFA and without the policy again, but a second run that day
+	// starts nothing (the day's enforcement name is taken: AlreadyEnforcing);
+	// the next day's would.
+	policyArn := fmt.Sprintf("arn:aws:iam::%s:policy/%s", enrolled.acct, policy.MFARequiredName)
+	if _, err := c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String(enrolled.name), PolicyArn: aws.String(policyArn)}); err != nil {
+		t.Fatal(err)
+	}
+	res = hygiene.Run(ctx, "hygiene-4", map[string]any{"organization": true, "exemptions": exemptions})
+	if res.Status != engine.StatusSucceeded {
+		t.Fatalf("fourth hygiene %s: %s: %s", res.Status, res.Error, res.Cause)
+	}
+	entered := map[string]int{}
+	for _, ev := range res.History() {
+		if ev.StateEnteredEventDetails != nil {
+			entered[aws.ToString(ev.StateEnteredEventDetails.Name)]++
+		}
+	}
+	if entered["StartEnforcement"] != 1 || entered["AlreadyEnforcing"] != 1 {
+		t.Errorf("the same day's run entered StartEnforcement %d and AlreadyEnforcing %d times, want once each", entered["StartEnforcement"], entered["AlreadyEnforcing"])
+	}
+	if n := len(ends.wait(ctx, t, 0)); n != len(enforce)+2 {
+		t.Errorf("%d MFA executions, want %d: the same day's run started one", n, len(enforce)+2)
 	}
 }
 
