@@ -49,6 +49,11 @@ func TestReportHygiene(t *testing.T) {
 	acct := rep.MemberAccounts[0]
 	var svc *service.Local
 	b, err := local.New(local.Options{Sandbox: sb, Clock: tc, EngineClock: clock,
+		// As keyflow serve should: the store knows every running
+		// execution, the dormant ones too.
+		Executions: local.ExecutionsFunc(func(ctx context.Context, in *sfn.ListExecutionsInput, o ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error) {
+			return svc.ListExecutions(ctx, in, o...)
+		}),
 		OpenEngine: func(eo engine.Options) (*engine.Engine, error) {
 			var err error
 			svc, err = service.Open(ctx, service.Options{DB: db, Engine: eo})

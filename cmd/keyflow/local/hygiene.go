@@ -31,8 +31,12 @@ func (b *Backend) hygieneHandlers(hs map[string]engine.Handler) {
 	n := statemachines.FunctionNames
 	arn := b.MFAPolicyArn()
 	hs[n.Hygiene] = wrap(b, func(now func() time.Time) handle[tasks.HygieneInput, tasks.HygieneOutput] {
+		var executions tasks.ExecutionsAPI = b.running
+		if o.Executions != nil {
+			executions = o.Executions
+		}
 		return (&tasks.Hygiene{Accounts: o.Accounts, Now: now, Log: b.log, PolicyArn: arn,
-			Executions: b.running, MFAStateMachineArn: o.Workflows.Resources.MFAStateMachine}).Handle
+			Executions: executions, MFAStateMachineArn: o.Workflows.Resources.MFAStateMachine}).Handle
 	})
 	hs[n.CheckMFA] = wrap(b, func(now func() time.Time) handle[tasks.CheckMFAInput, tasks.MFAState] {
 		return (&tasks.CheckMFA{Accounts: o.Accounts, Now: now, Log: b.log, PolicyArn: arn}).Handle

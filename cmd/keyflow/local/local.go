@@ -143,6 +143,13 @@ type Options struct {
 	// made (handlers, hooks): how `keyflow serve` runs the workflows on
 	// the durable service's engine. Nil is engine.New.
 	OpenEngine func(engine.Options) (*engine.Engine, error)
+	// Executions, when set, is where the hygiene inventory lists the MFA
+	// workflow's running executions: the durable service's ListExecutions
+	// in keyflow serve, which knows the dormant ones of a store. Nil: the
+	// backend tracks its engine's executions from their start and end,
+	// which is all of them unless executions are resumed only when due
+	// (dormant ones kept in a store across a restart).
+	Executions tasks.ExecutionsAPI
 	// OnExecutionEnd, when set, also receives every ended execution (the
 	// engine's hook, which the backend uses itself): how an in-process
 	// caller keeps the histories of the lifecycles an inventory starts. It

@@ -84,3 +84,12 @@ func (r *runningExecutions) ListExecutions(_ context.Context, in *sfn.ListExecut
 	}
 	return out, nil
 }
+
+// ExecutionsFunc is a tasks.ExecutionsAPI of one function: how a caller
+// hands Options.Executions a service it opens only in Options.OpenEngine.
+type ExecutionsFunc func(ctx context.Context, in *sfn.ListExecutionsInput, optFns ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error)
+
+// ListExecutions implements tasks.ExecutionsAPI.
+func (f ExecutionsFunc) ListExecutions(ctx context.Context, in *sfn.ListExecutionsInput, optFns ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error) {
+	return f(ctx, in, optFns...)
+}
