@@ -424,7 +424,7 @@ func (x *Execution) idle(wakeAt time.Time) {
 	if _, replaying := x.replayNextTime(); replaying {
 		return // a replay goes idle only while a stored answer is due: not settled yet
 	}
-	if u := x.m.e.opts.Unload; u != nil && !x.m.e.virtual() && u(x, wakeAt) {
+	if u := x.m.e.opts.Unload; u != nil && !x.awaited && !x.m.e.virtual() && u(x, wakeAt) {
 		x.unload()
 	}
 	x.settle()

@@ -89,6 +89,8 @@ type Execution struct {
 	depth   int
 	// parent is the execution whose startExecution task started this one.
 	parent string
+	// awaited: the parent waits for the result in this process.
+	awaited bool
 
 	dur      *durability // nil unless the engine has a Journal
 	commitMu sync.Mutex
@@ -199,10 +201,10 @@ func (m *Machine) start(ctx context.Context, name string, input any, depth int) 
 // startAt starts an execution at a given time (an execution started by a
 // task on virtual time starts at its parent's now), or now when at is zero.
 func (m *Machine) startAt(ctx context.Context, name string, input any, depth int, at time.Time) (*Execution, error) {
-	return m.startChild(ctx, name, input, depth, at, "")
+	return m.startChild(ctx, name, input, depth, at, "", false)
 }
 
-func (m *Machine) startChild(ctx context.Context, name string, input any, depth int, at time.Time, parent string) (*Execution, error) {
+func (m *Machine) startChild(ctx context.Context, name string, input any, depth int, at time.Time, parent string, awaited bool) (*Execution, error) {
 	if depth > MaxNesting {
 		return nil, apiErr(ErrInvalidExecutionInput, "executions nest deeper than %d", MaxNesting)
 	}
@@ -215,22 +217,24 @@ func (m *Machine) startChild(ctx context.Context, name string, input any, depth 
 	} else if err := checkName(name); err != nil {
 		return nil, err
 	}
-	return m.launchAs(ctx, name, in, depth, at, nil, parent)
+	return m.launchAs(ctx, name, in, depth, at, nil, parent, awaited)
 }
 
 // launch starts a named execution, new (stored nil) or resumed from its
 // stored history.
 func (m *Machine) launch(ctx context.Context, name string, in any, depth int, at time.Time, stored []types.HistoryEvent) (*Execution, error) {
-	return m.launchAs(ctx, name, in, depth, at, stored, "")
+	return m.launchAs(ctx, name, in, depth, at, stored, "", false)
 }
 
-func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, at time.Time, stored []types.HistoryEvent, parent string) (*Execution, error) {
+// awaited marks an execution whose parent waits in this process for its
+// result (a ".sync" start): it is never unloaded (Options.Unload).
+func (m *Machine) launchAs(ctx context.Context, name string, in any, depth int, at time.Time, stored []types.HistoryEvent, parent string, awaited bool) (*Execution, error) {
 	inSize := data.Size(in)
 	if inSize > MaxPayloadBytes {
 		return nil, apiErr(ErrInvalidExecutionInput, "input is %d bytes, more than the quota of %d", inSize, MaxPayloadBytes)
 	}
 	e := m.e
-	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, parent: parent, done: make(chan struct{}), settled: make(chan struct{})}
+	x := &Execution{m: m, name: name, input: in, inSize: inSize, depth: depth, parent: parent, awaited: awaited, done: make(chan struct{}), settled: make(chan struct{})}
 	x.arn = m.execArnPrefix + name
 	if j := e.opts.Journal; j != nil {
 		x.dur = &durability{journal: j, stored: stored, committed: int64(len(stored))}

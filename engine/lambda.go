@@ -171,7 +171,8 @@ func (c *taskCall) startExecution() (any, error) {
 		name = t.x.requestID()
 	}
 	start := t.now()
-	x, err := child.startChild(context.WithoutCancel(t.ctx), name, input, t.x.depth+1, start, t.x.arn)
+	awaited := c.ts.pattern == "sync" || c.ts.pattern == "sync:2"
+	x, err := child.startChild(context.WithoutCancel(t.ctx), name, input, t.x.depth+1, start, t.x.arn, awaited)
 	var running *AlreadyRunning
 	if errors.As(err, &running) {
 		// A durable journal knows it: the same start, made again.
@@ -185,7 +186,7 @@ func (c *taskCall) startExecution() (any, error) {
 		return nil, err
 	}
 	started := map[string]any{"ExecutionArn": x.arn, "StartDate": x.start.UnixMilli()}
-	if c.ts.pattern != "sync" && c.ts.pattern != "sync:2" {
+	if !awaited {
 		return started, nil
 	}
 	submitted := eventSubmitted(c.ts, started)
@@ -196,6 +197,13 @@ func (c *taskCall) startExecution() (any, error) {
 		res = x.result
 	case <-t.ctx.Done():
 		x.Stop("", "")
+		return nil, errStopped
+	}
+	if res == nil {
+		// The child let go without an end (a shutdown, a journal
+		// failure): its result will come in no process that waits here,
+		// so the parent lets go too, and carries on when resumed.
+		t.x.Detach()
 		return nil, errStopped
 	}
 	// The child ran on its own virtual time from our now; catch up with it.

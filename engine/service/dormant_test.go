@@ -166,3 +166,37 @@ func TestSyncExecutionStaysLoaded(t *testing.T) {
 		t.Fatalf("%s %s", out.Status, aws.ToString(out.Output))
 	}
 }
+
+// TestAwaitedChildStaysLoaded: a child whose parent waits for it
+// (startExecution.sync) is never let go: the parent waits in memory for
+// its result.
+func TestAwaitedChildStaysLoaded(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t, filepath.Join(t.TempDir(), "keyflow.db"))
+	l := open(t, db, &world{}, func(o *service.Options) { o.UnloadAfter = time.Millisecond })
+	defer l.Close()
+	role := aws.String("arn:aws:iam::123456789012:role/keyflow")
+	child, err := l.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("Child"), RoleArn: role,
+		Definition: aws.String(`{"StartAt":"Hold","States":{"Hold":{"Type":"Wait","Seconds":3600,"Next":"Done"},"Done":{"Type":"Pass","Result":"held","End":true}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := l.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String("Parent"), RoleArn: role,
+		Definition: aws.String(`{"StartAt":"Run","States":{"Run":{"Type":"Task","Resource":"arn:aws:states:::states:startExecution.sync:2",
+		  "Parameters":{"StateMachineArn":"` + *child.StateMachineArn + `"},"OutputPath":"$.Output","End":true}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: parent.StateMachineArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *sfn.DescribeExecutionOutput
+	waitFor(t, "the parent to end", func() bool {
+		d, err = l.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: out.ExecutionArn})
+		return err == nil && d.Status != types.ExecutionStatusRunning
+	})
+	if d.Status != types.ExecutionStatusSucceeded || aws.ToString(d.Output) != `"held"` {
+		t.Fatalf("parent %s: output %s, error %s", d.Status, aws.ToString(d.Output), aws.ToString(d.Cause))
+	}
+}
