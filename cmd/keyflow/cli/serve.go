@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/keyflow/keyflow/engine/service"
 	"github.com/keyflow/keyflow/sandbox"
 	"github.com/keyflow/keyflow/statemachines"
+	"github.com/keyflow/keyflow/tasks"
 )
 
 // The local credentials `keyflow serve` accepts unless told others: the
@@ -114,13 +116,26 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 		return fmt.Errorf("serve: opening the sandbox in %s: %w", f.db, err)
 	}
 	var svc *service.Local
+	// opened is svc once Open has returned: executions it resumes may run
+	// handlers before that.
+	var opened atomic.Pointer[service.Local]
 	_, err = local.New(local.Options{Sandbox: sb, Clock: tc, EngineClock: clock,
+		// The hygiene inventory asks the store which MFA enforcements
+		// run: the engine alone does not know the dormant ones.
+		Executions: local.ExecutionsFunc(func(ctx context.Context, in *sfn.ListExecutionsInput, o ...func(*sfn.Options)) (*sfn.ListExecutionsOutput, error) {
+			s := opened.Load()
+			if s == nil {
+				return nil, &tasks.Throttled{Op: "ListExecutions", Err: errors.New("the local service is still opening")}
+			}
+			return s.ListExecutions(ctx, in, o...)
+		}),
 		OpenEngine: func(eo engine.Options) (*engine.Engine, error) {
 			var err error
 			svc, err = service.Open(ctx, service.Options{DB: db, Engine: eo, UnloadAfter: f.unloadAfter})
 			if err != nil {
 				return nil, err
 			}
+			opened.Store(svc)
 			return svc.Engine(), nil
 		}})
 	if err != nil {
