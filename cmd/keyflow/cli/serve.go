@@ -60,7 +60,10 @@ faster (a 90-day lifecycle in 90 days/N). An execution with nothing to do
 for longer than --unload-after (real time: a Wait, an approval) is kept in
 the store only, and taken back when it is due or its token is answered,
 so a process keeps a hundred thousand waiting executions in a few
-megabytes. Requests must be signed with the
+megabytes. One process runs a store's executions: serve holds an
+exclusive lock on <db>.lock while it runs, and a keyflow start on the same
+store is refused (start --endpoint speaks to this server instead).
+Requests must be signed with the
 local credentials (--access-key-id, --secret-access-key, or
 KEYFLOW_ACCESS_KEY_ID and KEYFLOW_SECRET_ACCESS_KEY).`,
 		Args: cobra.NoArgs,
@@ -75,6 +78,11 @@ KEYFLOW_ACCESS_KEY_ID and KEYFLOW_SECRET_ACCESS_KEY).`,
 	cmd.Flags().DurationVar(&f.unloadAfter, "unload-after", service.DefaultUnloadAfter, "keep an execution that has nothing to do for longer than this in the store only (negative: keep all in memory)")
 	cmd.Flags().StringVar(&f.roleArn, "role-arn", "arn:aws:iam::123456789012:role/keyflow-local", "the role the built-in workflows are registered with")
 	return cmd
+}
+
+// serveNote is what a refused keyflow start reads in the store's lock.
+func serveNote(addr string) string {
+	return fmt.Sprintf("keyflow serve, pid %d, on http://%s", os.Getpid(), addr)
 }
 
 func envOr(key, def string) string {
@@ -100,6 +108,15 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Held until serve returns (the kernel drops it if the process dies):
+	// a keyflow start on the same store is refused meanwhile and told to
+	// use this process's --endpoint.
+	lock, err := lockStore(f.db, serveNote(f.addr))
+	if err != nil {
+		return fmt.Errorf("serve: %s: %w", f.db, err)
+	}
+	defer lock.release()
 
 	var clock engine.Clock = engine.NewRealClock()
 	if f.timeScale != 1 {
@@ -152,6 +169,9 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if a := ln.Addr().String(); a != f.addr {
+		lock.note(serveNote(a)) // port 0: the port the kernel chose
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(cmd.ErrOrStderr(), "keyflow serve: the Step Functions API on http://%s (store %s, clock x%v)\n", ln.Addr(), f.db, f.timeScale)
