@@ -136,6 +136,14 @@ func TestStartQuarantineRejected(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Contains(t, hist, redactedToken, "the token was asked for, and its place is marked")
 	assert.Contains(t, hist, `\"decision\":\"reject\"`)
+
+	// The audit reads the same store: one record, no breach, the approver named.
+	code, rec, errOut := run("audit", "--workflow", "quarantine", "--format", "jsonl", "--db", db)
+	require.Equal(t, ExitOK, code, rec+errOut)
+	lines := strings.Split(strings.TrimSpace(rec), "\n")
+	require.Len(t, lines, 1, rec)
+	assert.Contains(t, lines[0], "reject-"+user)
+	assert.Contains(t, lines[0], approver)
 }
 
 // TestStartIsRefusedWhileTheStoreIsRun: one process runs a store's
