@@ -198,6 +198,7 @@ func TestDualRunS3SESAgainstMoto(t *testing.T) {
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 1,
+		HTTPClient:       motoHTTPClient(),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", Source: "test"}, nil
 		}),

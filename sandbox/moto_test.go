@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -780,6 +781,15 @@ func tryMoto(t *testing.T, bin string) (string, bool) {
 	return "", false
 }
 
+// motoHTTPClient opens a connection per request. moto_server's HTTP server
+// may close a kept-alive connection between two requests, and a client
+// that reuses it fails with "use of closed network connection" on a
+// request moto never saw; with one attempt per step (a retry could apply
+// a write twice), that failed the dual run now and then.
+func motoHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.DisableKeepAlives = true })
+}
+
 func TestDualRunAgainstMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the dual run starts moto_server; skipped with -short")
@@ -790,6 +800,7 @@ func TestDualRunAgainstMoto(t *testing.T) {
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(endpoint),
 		RetryMaxAttempts: 1,
+		HTTPClient:       motoHTTPClient(),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", Source: "test"}, nil
 		}),
