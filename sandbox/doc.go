@@ -8,8 +8,8 @@
 // sent email are kept in outboxes (Outbox, Mail), never delivered.
 //
 // Every client type here (IAM, SecretsManager, SNS, STS, Organizations, S3,
-// SESv2) has
-// the method signatures of the matching aws-sdk-go-v2 client, so the small
+// SESv2) has the method signatures of the matching aws-sdk-go-v2 client (and
+// takes a nil input as an empty one, as the SDK does), so the small
 // interfaces that package tasks declares are satisfied by the real client and
 // by the sandbox alike. That is the whole point of the package, so it must
 // never import anything of keyflow's own (not tasks, not engine, not states):

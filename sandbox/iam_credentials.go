@@ -30,6 +30,9 @@ func (a *account) userMFA(userName string) []*mfaDevice {
 // CreateVirtualMFADevice creates an unassigned virtual MFA device. Its seed
 // is returned once and not kept, like a secret access key.
 func (c *IAM) CreateVirtualMFADevice(ctx context.Context, in *iam.CreateVirtualMFADeviceInput, _ ...func(*iam.Options)) (*iam.CreateVirtualMFADeviceOutput, error) {
+	if in == nil {
+		in = &iam.CreateVirtualMFADeviceInput{}
+	}
 	var out *iam.CreateVirtualMFADeviceOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateVirtualMFADeviceInput", param{"VirtualMFADeviceName", in.VirtualMFADeviceName != nil}); err != nil {
@@ -75,6 +78,9 @@ func sixDigits(s *string) bool {
 // EnableMFADevice assigns a device to a user. The sandbox accepts any two
 // six-digit codes: it has no authenticator to check them against.
 func (c *IAM) EnableMFADevice(ctx context.Context, in *iam.EnableMFADeviceInput, _ ...func(*iam.Options)) (*iam.EnableMFADeviceOutput, error) {
+	if in == nil {
+		in = &iam.EnableMFADeviceInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		if err := required("EnableMFADeviceInput",
 			param{"AuthenticationCode1", in.AuthenticationCode1 != nil}, param{"AuthenticationCode2", in.AuthenticationCode2 != nil},
@@ -109,6 +115,9 @@ func (c *IAM) EnableMFADevice(ctx context.Context, in *iam.EnableMFADeviceInput,
 
 // DeactivateMFADevice unassigns a device from its user; the device remains.
 func (c *IAM) DeactivateMFADevice(ctx context.Context, in *iam.DeactivateMFADeviceInput, _ ...func(*iam.Options)) (*iam.DeactivateMFADeviceOutput, error) {
+	if in == nil {
+		in = &iam.DeactivateMFADeviceInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		if err := required("DeactivateMFADeviceInput", param{"SerialNumber", in.SerialNumber != nil}); err != nil {
 			return err
@@ -135,6 +144,9 @@ func (c *IAM) DeactivateMFADevice(ctx context.Context, in *iam.DeactivateMFADevi
 
 // DeleteVirtualMFADevice deletes an unassigned device.
 func (c *IAM) DeleteVirtualMFADevice(ctx context.Context, in *iam.DeleteVirtualMFADeviceInput, _ ...func(*iam.Options)) (*iam.DeleteVirtualMFADeviceOutput, error) {
+	if in == nil {
+		in = &iam.DeleteVirtualMFADeviceInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteVirtualMFADeviceInput", param{"SerialNumber", in.SerialNumber != nil}); err != nil {
 			return err
@@ -159,6 +171,9 @@ func (c *IAM) DeleteVirtualMFADevice(ctx context.Context, in *iam.DeleteVirtualM
 
 // ListMFADevices lists the devices enabled for a user.
 func (c *IAM) ListMFADevices(ctx context.Context, in *iam.ListMFADevicesInput, _ ...func(*iam.Options)) (*iam.ListMFADevicesOutput, error) {
+	if in == nil {
+		in = &iam.ListMFADevicesInput{}
+	}
 	var out *iam.ListMFADevicesOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListMFADevicesInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -188,6 +203,9 @@ func (c *IAM) ListMFADevices(ctx context.Context, in *iam.ListMFADevicesInput, _
 // CreateLoginProfile gives a user console access. The password is checked
 // against the account password policy and then forgotten.
 func (c *IAM) CreateLoginProfile(ctx context.Context, in *iam.CreateLoginProfileInput, _ ...func(*iam.Options)) (*iam.CreateLoginProfileOutput, error) {
+	if in == nil {
+		in = &iam.CreateLoginProfileInput{}
+	}
 	var out *iam.CreateLoginProfileOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateLoginProfileInput", param{"UserName", in.UserName != nil}, param{"Password", in.Password != nil}); err != nil {
@@ -241,6 +259,9 @@ func (a *account) checkPassword(pw string) error {
 
 // GetLoginProfile reports whether a user has console access.
 func (c *IAM) GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput, _ ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error) {
+	if in == nil {
+		in = &iam.GetLoginProfileInput{}
+	}
 	var out *iam.GetLoginProfileOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetLoginProfileInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -261,6 +282,9 @@ func (c *IAM) GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput,
 
 // DeleteLoginProfile removes console access.
 func (c *IAM) DeleteLoginProfile(ctx context.Context, in *iam.DeleteLoginProfileInput, _ ...func(*iam.Options)) (*iam.DeleteLoginProfileOutput, error) {
+	if in == nil {
+		in = &iam.DeleteLoginProfileInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteLoginProfileInput", param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -302,6 +326,9 @@ func (c *IAM) GetAccountPasswordPolicy(ctx context.Context, _ *iam.GetAccountPas
 // UpdateAccountPasswordPolicy replaces the policy; fields left out take
 // AWS's defaults (minimum length 6, no expiry, no requirements).
 func (c *IAM) UpdateAccountPasswordPolicy(ctx context.Context, in *iam.UpdateAccountPasswordPolicyInput, _ ...func(*iam.Options)) (*iam.UpdateAccountPasswordPolicyOutput, error) {
+	if in == nil {
+		in = &iam.UpdateAccountPasswordPolicyInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		minLen := aws.ToInt32(in.MinimumPasswordLength)
 		if in.MinimumPasswordLength == nil {

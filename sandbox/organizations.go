@@ -201,6 +201,9 @@ func (c *Organizations) ListRoots(ctx context.Context, _ *organizations.ListRoot
 
 // ListOrganizationalUnitsForParent lists the OUs directly under a root or OU.
 func (c *Organizations) ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+	if in == nil {
+		in = &organizations.ListOrganizationalUnitsForParentInput{}
+	}
 	var out *organizations.ListOrganizationalUnitsForParentOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListOrganizationalUnitsForParentInput", param{"ParentId", in.ParentId != nil}); err != nil {
@@ -232,6 +235,9 @@ func (c *Organizations) ListOrganizationalUnitsForParent(ctx context.Context, in
 
 // DescribeOrganizationalUnit describes an OU.
 func (c *Organizations) DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	if in == nil {
+		in = &organizations.DescribeOrganizationalUnitInput{}
+	}
 	var out *organizations.DescribeOrganizationalUnitOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("DescribeOrganizationalUnitInput", param{"OrganizationalUnitId", in.OrganizationalUnitId != nil}); err != nil {
@@ -260,6 +266,9 @@ func (c *Organizations) sortedAccounts(parent string) []string {
 
 // ListAccountsForParent lists the accounts directly under a root or OU.
 func (c *Organizations) ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
+	if in == nil {
+		in = &organizations.ListAccountsForParentInput{}
+	}
 	var out *organizations.ListAccountsForParentOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListAccountsForParentInput", param{"ParentId", in.ParentId != nil}); err != nil {
@@ -284,6 +293,9 @@ func (c *Organizations) ListAccountsForParent(ctx context.Context, in *organizat
 
 // ListAccounts lists every account of the Organization, whatever its status.
 func (c *Organizations) ListAccounts(ctx context.Context, in *organizations.ListAccountsInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error) {
+	if in == nil {
+		in = &organizations.ListAccountsInput{}
+	}
 	var out *organizations.ListAccountsOutput
 	err := c.s.read(ctx, func() error {
 		ids := c.sortedAccounts("")
@@ -302,6 +314,9 @@ func (c *Organizations) ListAccounts(ctx context.Context, in *organizations.List
 
 // DescribeAccount describes one account.
 func (c *Organizations) DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, _ ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
+	if in == nil {
+		in = &organizations.DescribeAccountInput{}
+	}
 	var out *organizations.DescribeAccountOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("DescribeAccountInput", param{"AccountId", in.AccountId != nil}); err != nil {
@@ -320,6 +335,9 @@ func (c *Organizations) DescribeAccount(ctx context.Context, in *organizations.D
 
 // ListParents lists the parent (root or OU) of an account or OU.
 func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
+	if in == nil {
+		in = &organizations.ListParentsInput{}
+	}
 	var out *organizations.ListParentsOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListParentsInput", param{"ChildId", in.ChildId != nil}); err != nil {
@@ -345,6 +363,9 @@ func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListP
 
 // CreateOrganizationalUnit creates an OU under a root or OU.
 func (c *Organizations) CreateOrganizationalUnit(ctx context.Context, in *organizations.CreateOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.CreateOrganizationalUnitOutput, error) {
+	if in == nil {
+		in = &organizations.CreateOrganizationalUnitInput{}
+	}
 	var out *organizations.CreateOrganizationalUnitOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateOrganizationalUnitInput", param{"Name", in.Name != nil}, param{"ParentId", in.ParentId != nil}); err != nil {
@@ -372,6 +393,9 @@ func (c *Organizations) CreateOrganizationalUnit(ctx context.Context, in *organi
 
 // MoveAccount moves an account from its parent to another root or OU.
 func (c *Organizations) MoveAccount(ctx context.Context, in *organizations.MoveAccountInput, _ ...func(*organizations.Options)) (*organizations.MoveAccountOutput, error) {
+	if in == nil {
+		in = &organizations.MoveAccountInput{}
+	}
 	err := c.s.write(ctx, func() error {
 		if err := required("MoveAccountInput", param{"AccountId", in.AccountId != nil}, param{"DestinationParentId", in.DestinationParentId != nil}, param{"SourceParentId", in.SourceParentId != nil}); err != nil {
 			return err
