@@ -37,9 +37,12 @@ type server struct {
 
 func startServer(t *testing.T, bin, db, addr string) *server {
 	t.Helper()
-	// 1 ms of real time is about three hours of this clock: executions go
-	// dormant in every Wait, so the kills also hit the wake-ups.
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--time-scale", "10000000", "--unload-after", "1ms")
+	// A million times faster, a lifecycle's waits last seconds: long
+	// enough that every kill finds executions mid-run, however fast the
+	// machine. 1 ms of real time is about a quarter of an hour of this
+	// clock: executions go dormant in every Wait, so the kills also hit
+	// the wake-ups.
+	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--time-scale", "1000000", "--unload-after", "1ms")
 	cmd.Env = append(os.Environ(), "KEYFLOW_ACCESS_KEY_ID=crash", "KEYFLOW_SECRET_ACCESS_KEY=crash-test")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
