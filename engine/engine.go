@@ -105,7 +105,6 @@ type Engine struct {
 	byArn  map[string]*Machine
 	tokens sync.Map // token -> *tokenWait
 
-	handlerLocks sync.Map // Handler -> *sync.Mutex, see invokeHandler
 }
 
 // New returns an engine.

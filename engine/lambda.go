@@ -21,7 +21,11 @@ import (
 // the bytes of a pooled buffer that it has already given back to its pool,
 // so two concurrent calls of one such handler overwrite each other's
 // output: calls of a handler from that package are serialised per handler
-// and the output is copied before the next call may start.
+// and the output is copied before the next call may start. The locks are
+// the process's, not one engine's: the hazard is the handler's, and two
+// engines (the service's and TestState's) may call one handler at once.
+var handlerLocks sync.Map // Handler -> *sync.Mutex
+
 func (e *Engine) invokeHandler(ctx context.Context, h Handler, payload []byte) ([]byte, error) {
 	ht := reflect.TypeOf(h)
 	t := ht
@@ -31,7 +35,7 @@ func (e *Engine) invokeHandler(ctx context.Context, h Handler, payload []byte) (
 	if !strings.HasPrefix(t.PkgPath(), "github.com/aws/aws-lambda-go/") || !ht.Comparable() {
 		return safeInvoke(ctx, h, payload)
 	}
-	mu, _ := e.handlerLocks.LoadOrStore(h, &sync.Mutex{})
+	mu, _ := handlerLocks.LoadOrStore(h, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	out, err := safeInvoke(ctx, h, payload)

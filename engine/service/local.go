@@ -56,8 +56,8 @@ type Local struct {
 	pins     map[string]int
 	wg       sync.WaitGroup
 	readOnly bool
-	// engineOpts are the caller's engine options, handlers locked (see
-	// lockedHandlers), which TestState's throwaway engines start from.
+	// engineOpts are the caller's engine options, which TestState's
+	// throwaway engines start from.
 	engineOpts engine.Options
 
 	clock       engine.Clock
@@ -96,7 +96,6 @@ func Open(ctx context.Context, o Options) (*Local, error) {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wakeCtx, l.wakeStop = context.WithCancel(context.Background())
 	eo := o.Engine
-	eo.Handlers = lockedHandlers(eo.Handlers)
 	l.engineOpts = eo
 	eo.Journal = journal{s: l, rev: l.revisionOf}
 	eo.TokenSecret = secret

@@ -1,15 +1,12 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -220,54 +217,6 @@ func (l *Local) prepareTest(in *sfn.TestStateInput) (*stateTest, error) {
 	o.DiscardHistory = false
 	tc.opts = o
 	return tc, nil
-}
-
-// lockedHandlers extends to every engine of the service the lock the
-// engine takes around a handler of aws-lambda-go (engine/lambda.go,
-// invokeHandler): such a handler returns the bytes of a pooled buffer it
-// has already given back, so two calls at once overwrite each other's
-// output. The engine's lock is its own, and TestState's throwaway engines
-// call the same handlers as the service's engine: the lock has to live
-// with the handler. Any other handler is left as it is.
-func lockedHandlers(hs map[string]engine.Handler) map[string]engine.Handler {
-	if len(hs) == 0 {
-		return hs
-	}
-	locks := map[engine.Handler]*sync.Mutex{}
-	out := make(map[string]engine.Handler, len(hs))
-	for k, h := range hs {
-		if !pooledOutput(h) {
-			out[k] = h
-			continue
-		}
-		mu := locks[h]
-		if mu == nil {
-			mu = &sync.Mutex{}
-			locks[h] = mu
-		}
-		out[k] = engine.HandlerFunc(func(ctx context.Context, payload []byte) ([]byte, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			b, err := h.Invoke(ctx, payload)
-			return bytes.Clone(b), err
-		})
-	}
-	return out
-}
-
-// pooledOutput is the engine's test for a handler of aws-lambda-go; a
-// handler that is not comparable cannot key a lock, and the engine leaves
-// it unlocked too.
-func pooledOutput(h engine.Handler) bool {
-	ht := reflect.TypeOf(h)
-	if ht == nil || !ht.Comparable() {
-		return false
-	}
-	t := ht
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return strings.HasPrefix(t.PkgPath(), "github.com/aws/aws-lambda-go/")
 }
 
 // templateKey finds an object key ending in ".$" anywhere in v.
