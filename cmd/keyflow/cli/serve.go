@@ -76,7 +76,7 @@ KEYFLOW_ACCESS_KEY_ID and KEYFLOW_SECRET_ACCESS_KEY).`,
 	cmd.Flags().StringVar(&f.secret, "secret-access-key", envOr("KEYFLOW_SECRET_ACCESS_KEY", defaultLocalSecret), "the secret they must be signed with")
 	cmd.Flags().BoolVar(&f.allowRemote, "allow-remote", false, "listen on an address other than loopback")
 	cmd.Flags().DurationVar(&f.unloadAfter, "unload-after", service.DefaultUnloadAfter, "keep an execution that has nothing to do for longer than this in the store only (negative: keep all in memory)")
-	cmd.Flags().StringVar(&f.roleArn, "role-arn", "arn:aws:iam::123456789012:role/keyflow-local", "the role the built-in workflows are registered with")
+	cmd.Flags().StringVar(&f.roleArn, "role-arn", localRoleArn, "the role the built-in workflows are registered with")
 	return cmd
 }
 
@@ -160,7 +160,7 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 	}
 	defer svc.Close()
 	if err := registerWorkflows(ctx, svc, f.roleArn); err != nil {
-		return err
+		return fmt.Errorf("serve: %w", err)
 	}
 	h, err := api.New(api.Options{Service: svc, Credentials: aws.Credentials{AccessKeyID: f.accessKeyID, SecretAccessKey: f.secret}})
 	if err != nil {
@@ -195,26 +195,33 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 // as the template does on AWS: created, or updated when their definition
 // changed.
 func registerWorkflows(ctx context.Context, svc service.API, roleArn string) error {
-	o := statemachines.Options{Resources: statemachines.Local("us-east-1", "123456789012")}
-	for _, name := range statemachines.Names() {
-		def, err := statemachines.Build(name, o)
-		if err != nil {
+	for _, w := range statemachines.Names() {
+		if err := putWorkflow(ctx, svc, w, statemachines.StateMachineName(w), statemachines.Options{}, roleArn); err != nil {
 			return err
 		}
-		raw, err := json.Marshal(def)
-		if err != nil {
-			return err
-		}
-		smName := statemachines.StateMachineName(name)
-		_, err = svc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(smName), Definition: aws.String(string(raw)), RoleArn: aws.String(roleArn)})
-		var exists *types.StateMachineAlreadyExists
-		if errors.As(err, &exists) {
-			arn := fmt.Sprintf("arn:aws:states:us-east-1:123456789012:stateMachine:%s", smName)
-			_, err = svc.UpdateStateMachine(ctx, &sfn.UpdateStateMachineInput{StateMachineArn: aws.String(arn), Definition: aws.String(string(raw)), RoleArn: aws.String(roleArn)})
-		}
-		if err != nil {
-			return fmt.Errorf("serve: registering %s: %w", smName, err)
-		}
+	}
+	return nil
+}
+
+// putWorkflow creates the state machine name from workflow, or updates it.
+func putWorkflow(ctx context.Context, api service.API, workflow, name string, o statemachines.Options, roleArn string) error {
+	o.Resources = statemachines.Local(localRegion, localAccount)
+	def, err := statemachines.Build(workflow, o)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return err
+	}
+	_, err = api.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(name), Definition: aws.String(string(raw)), RoleArn: aws.String(roleArn)})
+	var exists *types.StateMachineAlreadyExists
+	if errors.As(err, &exists) {
+		arn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", localRegion, localAccount, name)
+		_, err = api.UpdateStateMachine(ctx, &sfn.UpdateStateMachineInput{StateMachineArn: aws.String(arn), Definition: aws.String(string(raw)), RoleArn: aws.String(roleArn)})
+	}
+	if err != nil {
+		return fmt.Errorf("registering %s: %w", name, err)
 	}
 	return nil
 }

@@ -334,14 +334,11 @@ func startLocal(ctx context.Context, cmd *cobra.Command, f *startFlags, req *sta
 	}
 	// Every workflow, as keyflow serve registers them (an inventory starts
 	// lifecycles by ARN), and a --dry-run's own machine beside them.
-	for _, w := range statemachines.Names() {
-		name := statemachines.StateMachineName(w)
-		if err := putWorkflow(ctx, svc, w, name, statemachines.Options{}); err != nil {
-			return fmt.Errorf("start: %w", err)
-		}
+	if err := registerWorkflows(ctx, svc, localRoleArn); err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	if f.dryRun {
-		if err := putWorkflow(ctx, svc, req.workflow, smName, statemachines.Options{DryRun: true}); err != nil {
+		if err := putWorkflow(ctx, svc, req.workflow, smName, statemachines.Options{DryRun: true}, localRoleArn); err != nil {
 			return fmt.Errorf("start: %w", err)
 		}
 	}
@@ -416,30 +413,6 @@ func refuseRunning(ctx context.Context, path string) error {
 					"run keyflow serve and start with --endpoint, or pass --resume-running to carry them on here", path, aws.ToString(running.Executions[0].ExecutionArn))}
 			}
 		}
-	}
-	return nil
-}
-
-// putWorkflow makes a workflow a state machine of the store under name:
-// created, or its definition updated when it exists.
-func putWorkflow(ctx context.Context, api service.API, workflow, name string, o statemachines.Options) error {
-	o.Resources = statemachines.Local(localRegion, localAccount)
-	def, err := statemachines.Build(workflow, o)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(def)
-	if err != nil {
-		return err
-	}
-	_, err = api.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{Name: aws.String(name), Definition: aws.String(string(raw)), RoleArn: aws.String(localRoleArn)})
-	var exists *types.StateMachineAlreadyExists
-	if errors.As(err, &exists) {
-		arn := fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", localRegion, localAccount, name)
-		_, err = api.UpdateStateMachine(ctx, &sfn.UpdateStateMachineInput{StateMachineArn: aws.String(arn), Definition: aws.String(string(raw)), RoleArn: aws.String(localRoleArn)})
-	}
-	if err != nil {
-		return fmt.Errorf("registering %s: %w", name, err)
 	}
 	return nil
 }
