@@ -233,9 +233,7 @@ func (a *account) sortedUsers(pathPrefix string) ([]string, []*user) {
 
 // CreateUser creates an IAM user.
 func (c *IAM) CreateUser(ctx context.Context, in *iam.CreateUserInput, _ ...func(*iam.Options)) (*iam.CreateUserOutput, error) {
-	if in == nil {
-		in = &iam.CreateUserInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreateUserOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateUserInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -269,9 +267,7 @@ func (c *IAM) CreateUser(ctx context.Context, in *iam.CreateUserInput, _ ...func
 // GetUser returns a user with its tags. Without a UserName it answers for
 // the caller, when the account's caller identity is an IAM user.
 func (c *IAM) GetUser(ctx context.Context, in *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
-	if in == nil {
-		in = &iam.GetUserInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetUserOutput
 	err := c.s.read(ctx, func() error {
 		a := c.s.peek(c.account)
@@ -297,9 +293,7 @@ func (c *IAM) GetUser(ctx context.Context, in *iam.GetUserInput, _ ...func(*iam.
 // ListUsers lists users by name, MaxItems (default 100) at a time; ListUsers
 // on AWS returns neither tags nor permissions boundaries.
 func (c *IAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, _ ...func(*iam.Options)) (*iam.ListUsersOutput, error) {
-	if in == nil {
-		in = &iam.ListUsersInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListUsersOutput
 	err := c.s.read(ctx, func() error {
 		prefix := aws.ToString(in.PathPrefix)
@@ -323,9 +317,7 @@ func (c *IAM) ListUsers(ctx context.Context, in *iam.ListUsersInput, _ ...func(*
 // DeleteUser deletes a user that has nothing attached, refusing otherwise
 // with DeleteConflictException as AWS does.
 func (c *IAM) DeleteUser(ctx context.Context, in *iam.DeleteUserInput, _ ...func(*iam.Options)) (*iam.DeleteUserOutput, error) {
-	if in == nil {
-		in = &iam.DeleteUserInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteUserInput", param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -365,9 +357,7 @@ func (c *IAM) DeleteUser(ctx context.Context, in *iam.DeleteUserInput, _ ...func
 // CreateAccessKey creates an Active key and returns its secret, the only
 // time the secret is ever available. A user has at most two keys.
 func (c *IAM) CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, _ ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error) {
-	if in == nil {
-		in = &iam.CreateAccessKeyInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreateAccessKeyOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateAccessKeyInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -409,9 +399,7 @@ func (s *Sandbox) newKey(accountID string, u *user, at time.Time) *accessKey {
 
 // ListAccessKeys lists a user's keys, oldest first.
 func (c *IAM) ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, _ ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error) {
-	if in == nil {
-		in = &iam.ListAccessKeysInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListAccessKeysOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListAccessKeysInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -462,9 +450,7 @@ func (c *IAM) keyOf(a *account, userName *string, id string) (*user, *accessKey,
 
 // UpdateAccessKey sets a key Active or Inactive.
 func (c *IAM) UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, _ ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error) {
-	if in == nil {
-		in = &iam.UpdateAccessKeyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("UpdateAccessKeyInput", param{"AccessKeyId", in.AccessKeyId != nil}, param{"Status", in.Status != ""}); err != nil {
 			return err
@@ -488,9 +474,7 @@ func (c *IAM) UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput,
 
 // DeleteAccessKey deletes a key for good.
 func (c *IAM) DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, _ ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error) {
-	if in == nil {
-		in = &iam.DeleteAccessKeyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteAccessKeyInput", param{"AccessKeyId", in.AccessKeyId != nil}); err != nil {
 			return err
@@ -519,9 +503,7 @@ func (c *IAM) DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput,
 // GetAccessKeyLastUsed reports a key's last use; a key never used reports
 // service and region "N/A" and no date, as AWS does.
 func (c *IAM) GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, _ ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {
-	if in == nil {
-		in = &iam.GetAccessKeyLastUsedInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetAccessKeyLastUsedOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetAccessKeyLastUsedInput", param{"AccessKeyId", in.AccessKeyId != nil}); err != nil {
@@ -572,9 +554,7 @@ func (a *account) groupsOf(userName string) []*group {
 
 // CreateGroup creates a group.
 func (c *IAM) CreateGroup(ctx context.Context, in *iam.CreateGroupInput, _ ...func(*iam.Options)) (*iam.CreateGroupOutput, error) {
-	if in == nil {
-		in = &iam.CreateGroupInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreateGroupOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateGroupInput", param{"GroupName", in.GroupName != nil}); err != nil {
@@ -602,9 +582,7 @@ func (c *IAM) CreateGroup(ctx context.Context, in *iam.CreateGroupInput, _ ...fu
 
 // GetGroup returns a group and its members, paginated.
 func (c *IAM) GetGroup(ctx context.Context, in *iam.GetGroupInput, _ ...func(*iam.Options)) (*iam.GetGroupOutput, error) {
-	if in == nil {
-		in = &iam.GetGroupInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetGroupOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetGroupInput", param{"GroupName", in.GroupName != nil}); err != nil {
@@ -632,9 +610,7 @@ func (c *IAM) GetGroup(ctx context.Context, in *iam.GetGroupInput, _ ...func(*ia
 
 // ListGroups lists the account's groups by name.
 func (c *IAM) ListGroups(ctx context.Context, in *iam.ListGroupsInput, _ ...func(*iam.Options)) (*iam.ListGroupsOutput, error) {
-	if in == nil {
-		in = &iam.ListGroupsInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListGroupsOutput
 	err := c.s.read(ctx, func() error {
 		a := c.s.peek(c.account)
@@ -660,9 +636,7 @@ func (c *IAM) ListGroups(ctx context.Context, in *iam.ListGroupsInput, _ ...func
 
 // DeleteGroup deletes an empty group.
 func (c *IAM) DeleteGroup(ctx context.Context, in *iam.DeleteGroupInput, _ ...func(*iam.Options)) (*iam.DeleteGroupOutput, error) {
-	if in == nil {
-		in = &iam.DeleteGroupInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteGroupInput", param{"GroupName", in.GroupName != nil}); err != nil {
 			return err
@@ -688,9 +662,7 @@ func (c *IAM) DeleteGroup(ctx context.Context, in *iam.DeleteGroupInput, _ ...fu
 // AddUserToGroup adds a user to a group; adding a member again is a no-op,
 // as on AWS.
 func (c *IAM) AddUserToGroup(ctx context.Context, in *iam.AddUserToGroupInput, _ ...func(*iam.Options)) (*iam.AddUserToGroupOutput, error) {
-	if in == nil {
-		in = &iam.AddUserToGroupInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("AddUserToGroupInput", param{"GroupName", in.GroupName != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -721,9 +693,7 @@ func (c *IAM) AddUserToGroup(ctx context.Context, in *iam.AddUserToGroupInput, _
 
 // RemoveUserFromGroup removes a member; NoSuchEntity when the user is not one.
 func (c *IAM) RemoveUserFromGroup(ctx context.Context, in *iam.RemoveUserFromGroupInput, _ ...func(*iam.Options)) (*iam.RemoveUserFromGroupOutput, error) {
-	if in == nil {
-		in = &iam.RemoveUserFromGroupInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("RemoveUserFromGroupInput", param{"GroupName", in.GroupName != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -754,9 +724,7 @@ func (c *IAM) RemoveUserFromGroup(ctx context.Context, in *iam.RemoveUserFromGro
 
 // ListGroupsForUser lists the groups a user belongs to.
 func (c *IAM) ListGroupsForUser(ctx context.Context, in *iam.ListGroupsForUserInput, _ ...func(*iam.Options)) (*iam.ListGroupsForUserOutput, error) {
-	if in == nil {
-		in = &iam.ListGroupsForUserInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListGroupsForUserOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListGroupsForUserInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -785,9 +753,7 @@ func (c *IAM) ListGroupsForUser(ctx context.Context, in *iam.ListGroupsForUserIn
 
 // TagUser adds or overwrites a user's tags (at most 50).
 func (c *IAM) TagUser(ctx context.Context, in *iam.TagUserInput, _ ...func(*iam.Options)) (*iam.TagUserOutput, error) {
-	if in == nil {
-		in = &iam.TagUserInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("TagUserInput", param{"UserName", in.UserName != nil}, param{"Tags", in.Tags != nil}); err != nil {
 			return err
@@ -812,9 +778,7 @@ func (c *IAM) TagUser(ctx context.Context, in *iam.TagUserInput, _ ...func(*iam.
 
 // UntagUser removes tags by key; absent keys are ignored, as on AWS.
 func (c *IAM) UntagUser(ctx context.Context, in *iam.UntagUserInput, _ ...func(*iam.Options)) (*iam.UntagUserOutput, error) {
-	if in == nil {
-		in = &iam.UntagUserInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("UntagUserInput", param{"UserName", in.UserName != nil}, param{"TagKeys", in.TagKeys != nil}); err != nil {
 			return err
@@ -845,9 +809,7 @@ func (c *IAM) UntagUser(ctx context.Context, in *iam.UntagUserInput, _ ...func(*
 
 // ListUserTags lists a user's tags in the order they were added.
 func (c *IAM) ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, _ ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
-	if in == nil {
-		in = &iam.ListUserTagsInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListUserTagsOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListUserTagsInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -919,9 +881,7 @@ func (a *account) attachments(arn string) int {
 // CreatePolicy creates a customer managed policy,
 // arn:aws:iam::<account>:policy<path><name>.
 func (c *IAM) CreatePolicy(ctx context.Context, in *iam.CreatePolicyInput, _ ...func(*iam.Options)) (*iam.CreatePolicyOutput, error) {
-	if in == nil {
-		in = &iam.CreatePolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreatePolicyOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreatePolicyInput", param{"PolicyDocument", in.PolicyDocument != nil}, param{"PolicyName", in.PolicyName != nil}); err != nil {
@@ -959,9 +919,7 @@ func (c *IAM) CreatePolicy(ctx context.Context, in *iam.CreatePolicyInput, _ ...
 // GetPolicy returns a customer managed policy, or a stand-in for an AWS
 // managed one (the sandbox does not carry AWS's policy catalogue).
 func (c *IAM) GetPolicy(ctx context.Context, in *iam.GetPolicyInput, _ ...func(*iam.Options)) (*iam.GetPolicyOutput, error) {
-	if in == nil {
-		in = &iam.GetPolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetPolicyOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetPolicyInput", param{"PolicyArn", in.PolicyArn != nil}); err != nil {
@@ -991,9 +949,7 @@ func (c *IAM) GetPolicy(ctx context.Context, in *iam.GetPolicyInput, _ ...func(*
 
 // DeletePolicy deletes a customer managed policy that is not attached.
 func (c *IAM) DeletePolicy(ctx context.Context, in *iam.DeletePolicyInput, _ ...func(*iam.Options)) (*iam.DeletePolicyOutput, error) {
-	if in == nil {
-		in = &iam.DeletePolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeletePolicyInput", param{"PolicyArn", in.PolicyArn != nil}); err != nil {
 			return err
@@ -1019,9 +975,7 @@ func (c *IAM) DeletePolicy(ctx context.Context, in *iam.DeletePolicyInput, _ ...
 // AttachUserPolicy attaches a managed policy (customer or AWS) to a user;
 // attaching it again is a no-op.
 func (c *IAM) AttachUserPolicy(ctx context.Context, in *iam.AttachUserPolicyInput, _ ...func(*iam.Options)) (*iam.AttachUserPolicyOutput, error) {
-	if in == nil {
-		in = &iam.AttachUserPolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("AttachUserPolicyInput", param{"PolicyArn", in.PolicyArn != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -1056,9 +1010,7 @@ func (c *IAM) AttachUserPolicy(ctx context.Context, in *iam.AttachUserPolicyInpu
 // DetachUserPolicy detaches a managed policy; NoSuchEntity when it is not
 // attached.
 func (c *IAM) DetachUserPolicy(ctx context.Context, in *iam.DetachUserPolicyInput, _ ...func(*iam.Options)) (*iam.DetachUserPolicyOutput, error) {
-	if in == nil {
-		in = &iam.DetachUserPolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DetachUserPolicyInput", param{"PolicyArn", in.PolicyArn != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -1085,9 +1037,7 @@ func (c *IAM) DetachUserPolicy(ctx context.Context, in *iam.DetachUserPolicyInpu
 
 // ListAttachedUserPolicies lists the managed policies attached to a user.
 func (c *IAM) ListAttachedUserPolicies(ctx context.Context, in *iam.ListAttachedUserPoliciesInput, _ ...func(*iam.Options)) (*iam.ListAttachedUserPoliciesOutput, error) {
-	if in == nil {
-		in = &iam.ListAttachedUserPoliciesInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListAttachedUserPoliciesOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListAttachedUserPoliciesInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -1130,9 +1080,7 @@ func policyPath(arn string) string {
 
 // PutUserPolicy adds or replaces an inline policy.
 func (c *IAM) PutUserPolicy(ctx context.Context, in *iam.PutUserPolicyInput, _ ...func(*iam.Options)) (*iam.PutUserPolicyOutput, error) {
-	if in == nil {
-		in = &iam.PutUserPolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("PutUserPolicyInput", param{"PolicyDocument", in.PolicyDocument != nil}, param{"PolicyName", in.PolicyName != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -1163,9 +1111,7 @@ func (c *IAM) PutUserPolicy(ctx context.Context, in *iam.PutUserPolicyInput, _ .
 // GetUserPolicy returns an inline policy. As on AWS, the document comes back
 // URL-encoded (RFC 3986): callers decode it with url.QueryUnescape.
 func (c *IAM) GetUserPolicy(ctx context.Context, in *iam.GetUserPolicyInput, _ ...func(*iam.Options)) (*iam.GetUserPolicyOutput, error) {
-	if in == nil {
-		in = &iam.GetUserPolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetUserPolicyOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetUserPolicyInput", param{"PolicyName", in.PolicyName != nil}, param{"UserName", in.UserName != nil}); err != nil {
@@ -1189,9 +1135,7 @@ func escapeRFC3986(s string) string { return strings.ReplaceAll(url.QueryEscape(
 
 // DeleteUserPolicy deletes an inline policy.
 func (c *IAM) DeleteUserPolicy(ctx context.Context, in *iam.DeleteUserPolicyInput, _ ...func(*iam.Options)) (*iam.DeleteUserPolicyOutput, error) {
-	if in == nil {
-		in = &iam.DeleteUserPolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteUserPolicyInput", param{"PolicyName", in.PolicyName != nil}, param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -1215,9 +1159,7 @@ func (c *IAM) DeleteUserPolicy(ctx context.Context, in *iam.DeleteUserPolicyInpu
 
 // ListUserPolicies lists a user's inline policy names, sorted.
 func (c *IAM) ListUserPolicies(ctx context.Context, in *iam.ListUserPoliciesInput, _ ...func(*iam.Options)) (*iam.ListUserPoliciesOutput, error) {
-	if in == nil {
-		in = &iam.ListUserPoliciesInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListUserPoliciesOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListUserPoliciesInput", param{"UserName", in.UserName != nil}); err != nil {

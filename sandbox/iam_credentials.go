@@ -30,9 +30,7 @@ func (a *account) userMFA(userName string) []*mfaDevice {
 // CreateVirtualMFADevice creates an unassigned virtual MFA device. Its seed
 // is returned once and not kept, like a secret access key.
 func (c *IAM) CreateVirtualMFADevice(ctx context.Context, in *iam.CreateVirtualMFADeviceInput, _ ...func(*iam.Options)) (*iam.CreateVirtualMFADeviceOutput, error) {
-	if in == nil {
-		in = &iam.CreateVirtualMFADeviceInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreateVirtualMFADeviceOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateVirtualMFADeviceInput", param{"VirtualMFADeviceName", in.VirtualMFADeviceName != nil}); err != nil {
@@ -78,9 +76,7 @@ func sixDigits(s *string) bool {
 // EnableMFADevice assigns a device to a user. The sandbox accepts any two
 // six-digit codes: it has no authenticator to check them against.
 func (c *IAM) EnableMFADevice(ctx context.Context, in *iam.EnableMFADeviceInput, _ ...func(*iam.Options)) (*iam.EnableMFADeviceOutput, error) {
-	if in == nil {
-		in = &iam.EnableMFADeviceInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("EnableMFADeviceInput",
 			param{"AuthenticationCode1", in.AuthenticationCode1 != nil}, param{"AuthenticationCode2", in.AuthenticationCode2 != nil},
@@ -115,9 +111,7 @@ func (c *IAM) EnableMFADevice(ctx context.Context, in *iam.EnableMFADeviceInput,
 
 // DeactivateMFADevice unassigns a device from its user; the device remains.
 func (c *IAM) DeactivateMFADevice(ctx context.Context, in *iam.DeactivateMFADeviceInput, _ ...func(*iam.Options)) (*iam.DeactivateMFADeviceOutput, error) {
-	if in == nil {
-		in = &iam.DeactivateMFADeviceInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeactivateMFADeviceInput", param{"SerialNumber", in.SerialNumber != nil}); err != nil {
 			return err
@@ -144,9 +138,7 @@ func (c *IAM) DeactivateMFADevice(ctx context.Context, in *iam.DeactivateMFADevi
 
 // DeleteVirtualMFADevice deletes an unassigned device.
 func (c *IAM) DeleteVirtualMFADevice(ctx context.Context, in *iam.DeleteVirtualMFADeviceInput, _ ...func(*iam.Options)) (*iam.DeleteVirtualMFADeviceOutput, error) {
-	if in == nil {
-		in = &iam.DeleteVirtualMFADeviceInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteVirtualMFADeviceInput", param{"SerialNumber", in.SerialNumber != nil}); err != nil {
 			return err
@@ -171,9 +163,7 @@ func (c *IAM) DeleteVirtualMFADevice(ctx context.Context, in *iam.DeleteVirtualM
 
 // ListMFADevices lists the devices enabled for a user.
 func (c *IAM) ListMFADevices(ctx context.Context, in *iam.ListMFADevicesInput, _ ...func(*iam.Options)) (*iam.ListMFADevicesOutput, error) {
-	if in == nil {
-		in = &iam.ListMFADevicesInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.ListMFADevicesOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListMFADevicesInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -203,9 +193,7 @@ func (c *IAM) ListMFADevices(ctx context.Context, in *iam.ListMFADevicesInput, _
 // CreateLoginProfile gives a user console access. The password is checked
 // against the account password policy and then forgotten.
 func (c *IAM) CreateLoginProfile(ctx context.Context, in *iam.CreateLoginProfileInput, _ ...func(*iam.Options)) (*iam.CreateLoginProfileOutput, error) {
-	if in == nil {
-		in = &iam.CreateLoginProfileInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.CreateLoginProfileOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateLoginProfileInput", param{"UserName", in.UserName != nil}, param{"Password", in.Password != nil}); err != nil {
@@ -259,9 +247,7 @@ func (a *account) checkPassword(pw string) error {
 
 // GetLoginProfile reports whether a user has console access.
 func (c *IAM) GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput, _ ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error) {
-	if in == nil {
-		in = &iam.GetLoginProfileInput{}
-	}
+	in = orEmpty(in)
 	var out *iam.GetLoginProfileOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetLoginProfileInput", param{"UserName", in.UserName != nil}); err != nil {
@@ -282,9 +268,7 @@ func (c *IAM) GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput,
 
 // DeleteLoginProfile removes console access.
 func (c *IAM) DeleteLoginProfile(ctx context.Context, in *iam.DeleteLoginProfileInput, _ ...func(*iam.Options)) (*iam.DeleteLoginProfileOutput, error) {
-	if in == nil {
-		in = &iam.DeleteLoginProfileInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteLoginProfileInput", param{"UserName", in.UserName != nil}); err != nil {
 			return err
@@ -326,9 +310,7 @@ func (c *IAM) GetAccountPasswordPolicy(ctx context.Context, _ *iam.GetAccountPas
 // UpdateAccountPasswordPolicy replaces the policy; fields left out take
 // AWS's defaults (minimum length 6, no expiry, no requirements).
 func (c *IAM) UpdateAccountPasswordPolicy(ctx context.Context, in *iam.UpdateAccountPasswordPolicyInput, _ ...func(*iam.Options)) (*iam.UpdateAccountPasswordPolicyOutput, error) {
-	if in == nil {
-		in = &iam.UpdateAccountPasswordPolicyInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		minLen := aws.ToInt32(in.MinimumPasswordLength)
 		if in.MinimumPasswordLength == nil {

@@ -201,9 +201,7 @@ func (c *Organizations) ListRoots(ctx context.Context, _ *organizations.ListRoot
 
 // ListOrganizationalUnitsForParent lists the OUs directly under a root or OU.
 func (c *Organizations) ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
-	if in == nil {
-		in = &organizations.ListOrganizationalUnitsForParentInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.ListOrganizationalUnitsForParentOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListOrganizationalUnitsForParentInput", param{"ParentId", in.ParentId != nil}); err != nil {
@@ -235,9 +233,7 @@ func (c *Organizations) ListOrganizationalUnitsForParent(ctx context.Context, in
 
 // DescribeOrganizationalUnit describes an OU.
 func (c *Organizations) DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
-	if in == nil {
-		in = &organizations.DescribeOrganizationalUnitInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.DescribeOrganizationalUnitOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("DescribeOrganizationalUnitInput", param{"OrganizationalUnitId", in.OrganizationalUnitId != nil}); err != nil {
@@ -266,9 +262,7 @@ func (c *Organizations) sortedAccounts(parent string) []string {
 
 // ListAccountsForParent lists the accounts directly under a root or OU.
 func (c *Organizations) ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
-	if in == nil {
-		in = &organizations.ListAccountsForParentInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.ListAccountsForParentOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListAccountsForParentInput", param{"ParentId", in.ParentId != nil}); err != nil {
@@ -293,9 +287,7 @@ func (c *Organizations) ListAccountsForParent(ctx context.Context, in *organizat
 
 // ListAccounts lists every account of the Organization, whatever its status.
 func (c *Organizations) ListAccounts(ctx context.Context, in *organizations.ListAccountsInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error) {
-	if in == nil {
-		in = &organizations.ListAccountsInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.ListAccountsOutput
 	err := c.s.read(ctx, func() error {
 		ids := c.sortedAccounts("")
@@ -314,9 +306,7 @@ func (c *Organizations) ListAccounts(ctx context.Context, in *organizations.List
 
 // DescribeAccount describes one account.
 func (c *Organizations) DescribeAccount(ctx context.Context, in *organizations.DescribeAccountInput, _ ...func(*organizations.Options)) (*organizations.DescribeAccountOutput, error) {
-	if in == nil {
-		in = &organizations.DescribeAccountInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.DescribeAccountOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("DescribeAccountInput", param{"AccountId", in.AccountId != nil}); err != nil {
@@ -335,9 +325,7 @@ func (c *Organizations) DescribeAccount(ctx context.Context, in *organizations.D
 
 // ListParents lists the parent (root or OU) of an account or OU.
 func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListParentsInput, _ ...func(*organizations.Options)) (*organizations.ListParentsOutput, error) {
-	if in == nil {
-		in = &organizations.ListParentsInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.ListParentsOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListParentsInput", param{"ChildId", in.ChildId != nil}); err != nil {
@@ -363,9 +351,7 @@ func (c *Organizations) ListParents(ctx context.Context, in *organizations.ListP
 
 // CreateOrganizationalUnit creates an OU under a root or OU.
 func (c *Organizations) CreateOrganizationalUnit(ctx context.Context, in *organizations.CreateOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.CreateOrganizationalUnitOutput, error) {
-	if in == nil {
-		in = &organizations.CreateOrganizationalUnitInput{}
-	}
+	in = orEmpty(in)
 	var out *organizations.CreateOrganizationalUnitOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateOrganizationalUnitInput", param{"Name", in.Name != nil}, param{"ParentId", in.ParentId != nil}); err != nil {
@@ -393,9 +379,7 @@ func (c *Organizations) CreateOrganizationalUnit(ctx context.Context, in *organi
 
 // MoveAccount moves an account from its parent to another root or OU.
 func (c *Organizations) MoveAccount(ctx context.Context, in *organizations.MoveAccountInput, _ ...func(*organizations.Options)) (*organizations.MoveAccountOutput, error) {
-	if in == nil {
-		in = &organizations.MoveAccountInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("MoveAccountInput", param{"AccountId", in.AccountId != nil}, param{"DestinationParentId", in.DestinationParentId != nil}, param{"SourceParentId", in.SourceParentId != nil}); err != nil {
 			return err

@@ -98,9 +98,7 @@ func (s *Sandbox) bucketFor(name string) *bucket {
 // there); elsewhere it is BucketAlreadyOwnedByYou. A name another account
 // owns is BucketAlreadyExists.
 func (c *S3) CreateBucket(ctx context.Context, in *s3.CreateBucketInput, _ ...func(*s3.Options)) (*s3.CreateBucketOutput, error) {
-	if in == nil {
-		in = &s3.CreateBucketInput{}
-	}
+	in = orEmpty(in)
 	var out *s3.CreateBucketOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateBucketInput", param{"Bucket", in.Bucket != nil}); err != nil {
@@ -167,9 +165,7 @@ func validKey(key string) error {
 // a missing object is NoSuchKey. The check and the write are one step, as
 // S3's conditional writes are.
 func (c *S3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if in == nil {
-		in = &s3.PutObjectInput{}
-	}
+	in = orEmpty(in)
 	if err := required("PutObjectInput", param{"Bucket", in.Bucket != nil}, param{"Key", in.Key != nil}); err != nil {
 		return nil, fail("S3", "PutObject", err)
 	}
@@ -260,9 +256,7 @@ func (c *S3) object(bucketName, key *string, ifMatch, ifNoneMatch *string, head 
 
 // GetObject returns an object's bytes (a copy) and metadata.
 func (c *S3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	if in == nil {
-		in = &s3.GetObjectInput{}
-	}
+	in = orEmpty(in)
 	var out *s3.GetObjectOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetObjectInput", param{"Bucket", in.Bucket != nil}, param{"Key", in.Key != nil}); err != nil {
@@ -287,9 +281,7 @@ func (c *S3) GetObject(ctx context.Context, in *s3.GetObjectInput, _ ...func(*s3
 // HeadObject returns an object's metadata; a missing bucket or key is
 // NotFound.
 func (c *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
-	if in == nil {
-		in = &s3.HeadObjectInput{}
-	}
+	in = orEmpty(in)
 	var out *s3.HeadObjectOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("HeadObjectInput", param{"Bucket", in.Bucket != nil}, param{"Key", in.Key != nil}); err != nil {
@@ -312,9 +304,7 @@ func (c *S3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*
 // continuation token, under Prefix, at most MaxKeys (default and cap 1000)
 // at a time. Delimiters are not supported.
 func (c *S3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
-	if in == nil {
-		in = &s3.ListObjectsV2Input{}
-	}
+	in = orEmpty(in)
 	var out *s3.ListObjectsV2Output
 	err := c.s.read(ctx, func() error {
 		if err := required("ListObjectsV2Input", param{"Bucket", in.Bucket != nil}); err != nil {

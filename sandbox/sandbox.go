@@ -313,3 +313,11 @@ func page(names []string, marker *string, maxItems *int32, def int32) (from, to 
 	mk := encodeMarker(names[to])
 	return from, to, &mk, nil
 }
+
+// orEmpty is an API input as the SDK's clients take it: nil is empty.
+func orEmpty[T any](in *T) *T {
+	if in == nil {
+		return new(T)
+	}
+	return in
+}

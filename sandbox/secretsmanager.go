@@ -199,9 +199,7 @@ func apiSMTags(ts []tag) []smtypes.Tag {
 // CreateSecret creates a secret and, when a value is given, its first
 // version labelled AWSCURRENT.
 func (c *SecretsManager) CreateSecret(ctx context.Context, in *sm.CreateSecretInput, _ ...func(*sm.Options)) (*sm.CreateSecretOutput, error) {
-	if in == nil {
-		in = &sm.CreateSecretInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.CreateSecretOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateSecretInput", param{"Name", in.Name != nil}); err != nil {
@@ -250,9 +248,7 @@ func (c *SecretsManager) CreateSecret(ctx context.Context, in *sm.CreateSecretIn
 // id and makes the call idempotent: the same token with the same value is a
 // no-op, with a different value a ResourceExistsException.
 func (c *SecretsManager) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, _ ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
-	if in == nil {
-		in = &sm.PutSecretValueInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.PutSecretValueOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("PutSecretValueInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -316,9 +312,7 @@ func sameValue(v *secretVersion, str *string, bin []byte) bool {
 // GetSecretValue returns a version's value, AWSCURRENT unless VersionId or
 // VersionStage says otherwise.
 func (c *SecretsManager) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, _ ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
-	if in == nil {
-		in = &sm.GetSecretValueInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.GetSecretValueOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetSecretValueInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -360,9 +354,7 @@ func (c *SecretsManager) GetSecretValue(ctx context.Context, in *sm.GetSecretVal
 
 // DescribeSecret returns a secret's metadata, never its value.
 func (c *SecretsManager) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, _ ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
-	if in == nil {
-		in = &sm.DescribeSecretInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.DescribeSecretOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("DescribeSecretInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -389,9 +381,7 @@ func (c *SecretsManager) DescribeSecret(ctx context.Context, in *sm.DescribeSecr
 // ListSecretVersionIds lists versions, oldest first; versions without a
 // label only with IncludeDeprecated.
 func (c *SecretsManager) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput, _ ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
-	if in == nil {
-		in = &sm.ListSecretVersionIdsInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.ListSecretVersionIdsOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("ListSecretVersionIdsInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -434,9 +424,7 @@ func (c *SecretsManager) ListSecretVersionIds(ctx context.Context, in *sm.ListSe
 // UpdateSecret changes the description or KMS key and, with a value, adds a
 // version exactly as PutSecretValue does.
 func (c *SecretsManager) UpdateSecret(ctx context.Context, in *sm.UpdateSecretInput, optFns ...func(*sm.Options)) (*sm.UpdateSecretOutput, error) {
-	if in == nil {
-		in = &sm.UpdateSecretInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.UpdateSecretOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("UpdateSecretInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -473,9 +461,7 @@ func (c *SecretsManager) UpdateSecret(ctx context.Context, in *sm.UpdateSecretIn
 
 // PutResourcePolicy attaches a resource policy (a JSON document).
 func (c *SecretsManager) PutResourcePolicy(ctx context.Context, in *sm.PutResourcePolicyInput, _ ...func(*sm.Options)) (*sm.PutResourcePolicyOutput, error) {
-	if in == nil {
-		in = &sm.PutResourcePolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.PutResourcePolicyOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("PutResourcePolicyInput", param{"ResourcePolicy", in.ResourcePolicy != nil}, param{"SecretId", in.SecretId != nil}); err != nil {
@@ -503,9 +489,7 @@ func (c *SecretsManager) PutResourcePolicy(ctx context.Context, in *sm.PutResour
 // GetResourcePolicy returns the resource policy; ResourcePolicy is nil when
 // there is none, as on AWS.
 func (c *SecretsManager) GetResourcePolicy(ctx context.Context, in *sm.GetResourcePolicyInput, _ ...func(*sm.Options)) (*sm.GetResourcePolicyOutput, error) {
-	if in == nil {
-		in = &sm.GetResourcePolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.GetResourcePolicyOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetResourcePolicyInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -523,9 +507,7 @@ func (c *SecretsManager) GetResourcePolicy(ctx context.Context, in *sm.GetResour
 
 // DeleteResourcePolicy removes the resource policy.
 func (c *SecretsManager) DeleteResourcePolicy(ctx context.Context, in *sm.DeleteResourcePolicyInput, _ ...func(*sm.Options)) (*sm.DeleteResourcePolicyOutput, error) {
-	if in == nil {
-		in = &sm.DeleteResourcePolicyInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.DeleteResourcePolicyOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteResourcePolicyInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -547,9 +529,7 @@ func (c *SecretsManager) DeleteResourcePolicy(ctx context.Context, in *sm.Delete
 // days), or deletes at once with ForceDeleteWithoutRecovery. A scheduled
 // secret refuses reads and writes until RestoreSecret.
 func (c *SecretsManager) DeleteSecret(ctx context.Context, in *sm.DeleteSecretInput, _ ...func(*sm.Options)) (*sm.DeleteSecretOutput, error) {
-	if in == nil {
-		in = &sm.DeleteSecretInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.DeleteSecretOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteSecretInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -591,9 +571,7 @@ func (c *SecretsManager) DeleteSecret(ctx context.Context, in *sm.DeleteSecretIn
 
 // RestoreSecret cancels a scheduled deletion.
 func (c *SecretsManager) RestoreSecret(ctx context.Context, in *sm.RestoreSecretInput, _ ...func(*sm.Options)) (*sm.RestoreSecretOutput, error) {
-	if in == nil {
-		in = &sm.RestoreSecretInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.RestoreSecretOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("RestoreSecretInput", param{"SecretId", in.SecretId != nil}); err != nil {
@@ -613,9 +591,7 @@ func (c *SecretsManager) RestoreSecret(ctx context.Context, in *sm.RestoreSecret
 
 // TagResource adds or overwrites a secret's tags.
 func (c *SecretsManager) TagResource(ctx context.Context, in *sm.TagResourceInput, _ ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
-	if in == nil {
-		in = &sm.TagResourceInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("TagResourceInput", param{"SecretId", in.SecretId != nil}, param{"Tags", in.Tags != nil}); err != nil {
 			return err
@@ -646,9 +622,7 @@ func (c *SecretsManager) TagResource(ctx context.Context, in *sm.TagResourceInpu
 
 // UntagResource removes a secret's tags by key.
 func (c *SecretsManager) UntagResource(ctx context.Context, in *sm.UntagResourceInput, _ ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
-	if in == nil {
-		in = &sm.UntagResourceInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("UntagResourceInput", param{"SecretId", in.SecretId != nil}, param{"TagKeys", in.TagKeys != nil}); err != nil {
 			return err
@@ -680,9 +654,7 @@ func (c *SecretsManager) UntagResource(ctx context.Context, in *sm.UntagResource
 // ListSecrets lists the account's secrets by name (filters are not
 // modelled).
 func (c *SecretsManager) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, _ ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
-	if in == nil {
-		in = &sm.ListSecretsInput{}
-	}
+	in = orEmpty(in)
 	var out *sm.ListSecretsOutput
 	err := c.s.read(ctx, func() error {
 		a := c.s.peek(c.account)

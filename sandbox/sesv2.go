@@ -90,9 +90,7 @@ var domainName = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9]
 // send at once, since nobody is there to click the link or add the DNS
 // records.
 func (c *SESv2) CreateEmailIdentity(ctx context.Context, in *sesv2.CreateEmailIdentityInput, _ ...func(*sesv2.Options)) (*sesv2.CreateEmailIdentityOutput, error) {
-	if in == nil {
-		in = &sesv2.CreateEmailIdentityInput{}
-	}
+	in = orEmpty(in)
 	var out *sesv2.CreateEmailIdentityOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateEmailIdentityInput", param{"EmailIdentity", in.EmailIdentity != nil}); err != nil {
@@ -134,9 +132,7 @@ func (a *account) verified(address string) bool {
 // CreateEmailTemplate stores a template: a subject and a text and/or HTML
 // part with {{name}} placeholders.
 func (c *SESv2) CreateEmailTemplate(ctx context.Context, in *sesv2.CreateEmailTemplateInput, _ ...func(*sesv2.Options)) (*sesv2.CreateEmailTemplateOutput, error) {
-	if in == nil {
-		in = &sesv2.CreateEmailTemplateInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateEmailTemplateInput", param{"TemplateName", in.TemplateName != nil}, param{"TemplateContent", in.TemplateContent != nil}); err != nil {
 			return err
@@ -169,9 +165,7 @@ func (c *SESv2) CreateEmailTemplate(ctx context.Context, in *sesv2.CreateEmailTe
 
 // GetEmailTemplate returns a template; a missing one is NotFoundException.
 func (c *SESv2) GetEmailTemplate(ctx context.Context, in *sesv2.GetEmailTemplateInput, _ ...func(*sesv2.Options)) (*sesv2.GetEmailTemplateOutput, error) {
-	if in == nil {
-		in = &sesv2.GetEmailTemplateInput{}
-	}
+	in = orEmpty(in)
 	var out *sesv2.GetEmailTemplateOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("GetEmailTemplateInput", param{"TemplateName", in.TemplateName != nil}); err != nil {
@@ -197,9 +191,7 @@ func (c *SESv2) GetEmailTemplate(ctx context.Context, in *sesv2.GetEmailTemplate
 // or simple content) and puts it in the email outbox. Raw messages are not
 // supported.
 func (c *SESv2) SendEmail(ctx context.Context, in *sesv2.SendEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendEmailOutput, error) {
-	if in == nil {
-		in = &sesv2.SendEmailInput{}
-	}
+	in = orEmpty(in)
 	var out *sesv2.SendEmailOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("SendEmailInput", param{"Content", in.Content != nil}); err != nil {

@@ -33,9 +33,7 @@ var topicName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 // CreateTopic creates a topic; creating an existing topic returns its ARN,
 // as on AWS.
 func (c *SNS) CreateTopic(ctx context.Context, in *sns.CreateTopicInput, _ ...func(*sns.Options)) (*sns.CreateTopicOutput, error) {
-	if in == nil {
-		in = &sns.CreateTopicInput{}
-	}
+	in = orEmpty(in)
 	var out *sns.CreateTopicOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("CreateTopicInput", param{"Name", in.Name != nil}); err != nil {
@@ -62,9 +60,7 @@ func (c *SNS) CreateTopic(ctx context.Context, in *sns.CreateTopicInput, _ ...fu
 
 // DeleteTopic deletes a topic; deleting a missing topic succeeds, as on AWS.
 func (c *SNS) DeleteTopic(ctx context.Context, in *sns.DeleteTopicInput, _ ...func(*sns.Options)) (*sns.DeleteTopicOutput, error) {
-	if in == nil {
-		in = &sns.DeleteTopicInput{}
-	}
+	in = orEmpty(in)
 	err := c.s.write(ctx, func() error {
 		if err := required("DeleteTopicInput", param{"TopicArn", in.TopicArn != nil}); err != nil {
 			return err
@@ -84,9 +80,7 @@ func (c *SNS) DeleteTopic(ctx context.Context, in *sns.DeleteTopicInput, _ ...fu
 
 // ListTopics lists the account's topics by ARN, 100 at a time.
 func (c *SNS) ListTopics(ctx context.Context, in *sns.ListTopicsInput, _ ...func(*sns.Options)) (*sns.ListTopicsOutput, error) {
-	if in == nil {
-		in = &sns.ListTopicsInput{}
-	}
+	in = orEmpty(in)
 	var out *sns.ListTopicsOutput
 	err := c.s.read(ctx, func() error {
 		a := c.s.peek(c.account)
@@ -110,9 +104,7 @@ func (c *SNS) ListTopics(ctx context.Context, in *sns.ListTopicsInput, _ ...func
 
 // Publish appends the message to the outbox and returns its id.
 func (c *SNS) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	if in == nil {
-		in = &sns.PublishInput{}
-	}
+	in = orEmpty(in)
 	var out *sns.PublishOutput
 	err := c.s.write(ctx, func() error {
 		if err := required("PublishInput", param{"Message", in.Message != nil}); err != nil {

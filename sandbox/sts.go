@@ -54,9 +54,7 @@ var sessionName = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 // registers KeyflowMemberRole everywhere); otherwise AccessDenied, which is
 // what AWS answers when the trust policy or the role is missing.
 func (c *STS) AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
-	if in == nil {
-		in = &sts.AssumeRoleInput{}
-	}
+	in = orEmpty(in)
 	var out *sts.AssumeRoleOutput
 	err := c.s.read(ctx, func() error {
 		if err := required("AssumeRoleInput", param{"RoleArn", in.RoleArn != nil}, param{"RoleSessionName", in.RoleSessionName != nil}); err != nil {
