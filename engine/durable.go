@@ -370,9 +370,7 @@ func (x *Execution) Detach() {
 // Detached reports whether the execution stopped running in this process
 // without an end: Detach, an unload (Options.Unload) or a journal failure.
 // Its Done closes once it has let go; the journal keeps it RUNNING.
-func (x *Execution) Detached() bool { return x.detached() }
-
-func (x *Execution) detached() bool {
+func (x *Execution) Detached() bool {
 	if x.dur == nil {
 		return false
 	}

@@ -341,7 +341,7 @@ func (x *Execution) runTop(t *thread) (any, error) {
 
 // finish records the end of the execution and publishes its result.
 func (x *Execution) finish(t *thread, out any, err error) {
-	if x.detached() {
+	if x.Detached() {
 		x.release()
 		return
 	}
@@ -376,7 +376,7 @@ func (x *Execution) finish(t *thread, out any, err error) {
 		res.hist = &lazyHistory{h: &x.hist, n: x.hist.count()}
 	}
 	x.commitEnd(res)
-	if x.detached() {
+	if x.Detached() {
 		x.release()
 		return
 	}
